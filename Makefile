@@ -1,0 +1,91 @@
+# heracles.secrets -- two commands do all the set-up: `make up` and `make test`.
+SHELL        := /bin/bash
+PYTHON       ?= python3
+VENV         := .venv
+BIN          := $(CURDIR)/$(VENV)/bin
+COLL_ROOT    := $(CURDIR)/.collections
+COLL_LINK    := $(COLL_ROOT)/ansible_collections/heracles/secrets
+SANITY_ROOT  := $(CURDIR)/build/sanity
+SANITY_DIR   := $(SANITY_ROOT)/ansible_collections/heracles/secrets
+GETPIP_CACHE := $(HOME)/.ansible/test/cache
+PYTEST_ARGS  ?=
+
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: up down clean test sanity lint pytest units integration collection build venv dev help
+
+help:
+	@echo "make up      - create .venv, install pinned deps + the collection, start and bootstrap the local 3-node cluster"
+	@echo "make test    - install test deps, then ansible-test sanity, ansible-lint and the pytest suite"
+	@echo "make down    - stop the local cluster (data kept);  make clean - stop it and remove .local/"
+	@echo "make build   - build the collection tarball"
+
+# --- environment ---------------------------------------------------------------------------
+$(VENV)/.runtime: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.runtime
+dev: $(VENV)/.dev
+
+# The collection is linked, not copied, into .collections so edits are live; `make build` makes the tarball.
+collection: $(COLL_LINK)
+$(COLL_LINK):
+	@mkdir -p $(dir $@)
+	@ln -sfn ../../.. $@
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path build/
+
+# --- the embedded default ------------------------------------------------------------------
+up: venv collection
+	$(BIN)/ansible-playbook -i inventories/local playbooks/site.yml
+
+down: venv collection
+	$(BIN)/ansible-playbook -i inventories/local playbooks/down.yml
+
+clean: venv collection
+	-$(BIN)/ansible-playbook -i inventories/local playbooks/down.yml -e down_state=absent
+	rm -rf .local build tests/output
+
+# --- tests ---------------------------------------------------------------------------------
+test: dev collection
+	$(MAKE) --no-print-directory sanity
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory pytest
+
+pytest: dev collection
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests
+
+units: dev collection
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/unit
+
+integration: dev collection
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/integration
+
+lint: dev collection
+	$(BIN)/ansible-lint --profile production --offline
+
+$(GETPIP_CACHE)/get_pip_24_2.py: tests/sanity/get_pip_standin.py
+	@mkdir -p $(GETPIP_CACHE)
+	@ls $(GETPIP_CACHE)/pip-24.2-*.whl >/dev/null 2>&1 || \
+	  $(BIN)/python -m pip download -q --no-deps pip==24.2 -d $(GETPIP_CACHE)
+	cp tests/sanity/get_pip_standin.py $@
+
+# ansible-test wants the collection under ansible_collections/<ns>/<name>: copy the tracked tree there.
+sanity: dev $(GETPIP_CACHE)/get_pip_24_2.py
+	@rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_DIR)
+	@(git ls-files -co --exclude-standard 2>/dev/null || find . -type f -not -path './.*') \
+	  | grep -v -E '^(\.ci/|\.venv/|\.collections/|\.local/|build/)' \
+	  | while read -r f; do [ -e "$$f" ] && echo "$$f"; done \
+	  | tar -cf - -T - | tar -xf - -C $(SANITY_DIR)
+	cd $(SANITY_DIR) && $(BIN)/ansible-test sanity --python 3.11 --color no --requirements
