@@ -164,7 +164,9 @@ class ClusterHandle:
         last = None
         while time.time() < deadline:
             last = run_module("vault_status_info", self.conn())
-            if len(last.get("voters", [])) >= count and (last.get("autopilot") or {}).get("healthy"):
+            autopilot = last.get("autopilot") or {}
+            if (len(last.get("voters", [])) >= count and autopilot.get("healthy")
+                    and (autopilot.get("failure_tolerance") or 0) >= (count - 1) // 2):
                 return last
             time.sleep(1)
         raise AssertionError("cluster did not reach %d healthy voters: %s" % (count, last))
