@@ -40,3 +40,30 @@ def own_cluster(tmp_path_factory):
         yield handle
     finally:
         handle.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto in server mode on 127.0.0.1: real boto3 calls over real HTTP (AWS cannot be reached here)."""
+    from moto.server import ThreadedMotoServer
+
+    from heracles_testlib import free_base_port
+
+    port = free_base_port(nodes=1)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield "http://127.0.0.1:%d" % port
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def aws_env(moto_endpoint, monkeypatch):
+    """Credentials for moto, in this process and in the module subprocesses (env() copies os.environ)."""
+    values = dict(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+                  AWS_SESSION_TOKEN="testing")
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    return moto_endpoint
