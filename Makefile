@@ -88,4 +88,7 @@ sanity: dev $(GETPIP_CACHE)/get_pip_24_2.py
 	  | grep -v -E '^(\.ci/|\.venv/|\.collections/|\.local/|build/)' \
 	  | while read -r f; do [ -e "$$f" ] && echo "$$f"; done \
 	  | tar -cf - -T - | tar -xf - -C $(SANITY_DIR)
+	@# Own git repo for the copy: otherwise ansible-test walks up to this repo's .git, where build/
+	@# is ignored, lists no files and skips every test.
+	@command -v git >/dev/null && git -C $(SANITY_DIR) init -q || true
 	cd $(SANITY_DIR) && $(BIN)/ansible-test sanity --python 3.11 --color no --requirements

@@ -16,10 +16,10 @@ description:
   - Starts N C(bao server) processes with integrated Raft storage, TLS on every listener (a generated CA and
     per-node certificates whose SANs make C(leader_tls_servername) and C(retry_join) work), and C(retry_join) blocks.
   - This is the embedded default of heracles.secrets (C(make up)) and the cluster the tests run against.
-  - Supervision is idempotent: a node whose recorded PID is alive with this config is left alone; a dead one is restarted;
-    a node whose config or certificate changed is restarted.
+  - Supervision is idempotent. A node whose recorded PID is alive with this config is left alone; a dead one is
+    restarted; a node whose config or certificate changed is restarted.
   - It does not initialise or unseal; see M(heracles.secrets.vault_init) and M(heracles.secrets.vault_unseal).
-author: heracles.secrets contributors
+author: heracles.secrets contributors (!UNKNOWN)
 seealso:
   - module: heracles.secrets.vault_init
   - module: heracles.secrets.vault_status_info

@@ -16,12 +16,13 @@ description:
   - Calls C(PUT /v1/sys/init) on O(url) when the cluster is not initialised, with Shamir shares or, for an
     auto-unseal seal, recovery shares.
   - The unseal (or recovery) keys and the root token are written only to an encrypted destination
-    (O(init_store)): an ansible-vault file with mode 0600 (default) or an AWS Secrets Manager secret under a KMS key.
+    (O(init_store)), either an ansible-vault file with mode 0600 (default) or an AWS Secrets Manager secret under a
+    KMS key.
     They are not returned unless O(return_keys=true).
   - Before initialising, the destination is checked (writable, not already holding material) so that keys are never
     generated with nowhere to go.
   - An initialised cluster gives C(changed=false).
-author: heracles.secrets contributors
+author: heracles.secrets contributors (!UNKNOWN)
 seealso:
   - module: heracles.secrets.vault_unseal
   - module: heracles.secrets.vault_status_info
@@ -34,6 +35,7 @@ attributes:
     description: Reads the init status and checks the destination; does not initialise.
   diff_mode:
     support: none
+    description: Returns no diff; the only change is the one-time initialisation.
 options:
   secret_shares:
     description: Number of Shamir unseal key shares (Shamir seal only).
@@ -152,8 +154,9 @@ def build_payload(response, url, seal_type, recovery, shares, threshold):
 def run_module():
     module = VaultModule(
         argument_spec=dict(
-            secret_shares=dict(type="int", default=5),
-            secret_threshold=dict(type="int", default=3),
+            # Share counts, not secrets.
+            secret_shares=dict(type="int", default=5, no_log=False),
+            secret_threshold=dict(type="int", default=3, no_log=False),
             recovery_shares=dict(type="int", default=5),
             recovery_threshold=dict(type="int", default=3),
             pgp_keys=dict(type="list", elements="str", no_log=False),

@@ -19,8 +19,9 @@ description:
     to remove the leader, and a peer that autopilot reports healthy unless O(force=true).
   - O(autopilot) sets C(sys/storage/raft/autopilot/configuration) when a given field differs
     (durations compare by value, so C(1m) equals C(60s)).
+  - Without O(state) no peer is joined or removed; only O(autopilot) is enforced.
   - Always returns the peers and the autopilot configuration.
-author: heracles.secrets contributors
+author: heracles.secrets contributors (!UNKNOWN)
 seealso:
   - module: heracles.secrets.vault_status_info
   - module: heracles.secrets.vault_unseal
@@ -36,10 +37,11 @@ attributes:
     description: Shows peer list and autopilot configuration before and after.
 options:
   state:
-    description: V(present) joins O(node_id), V(absent) removes it, V(info) changes no peer.
+    description:
+      - V(present) joins O(node_id), V(absent) removes it.
+      - When not set, no peer is joined or removed; O(autopilot) is still applied.
     type: str
-    default: info
-    choices: [present, absent, info]
+    choices: [present, absent]
   node_id:
     description: Raft node_id of the peer to join or remove.
     type: str
@@ -65,7 +67,7 @@ options:
     type: dict
     suboptions:
       cleanup_dead_servers:
-        description: Remove dead servers automatically (needs O(autopilot.min_quorum>=3)).
+        description: Remove dead servers automatically (needs O(autopilot.min_quorum) of at least 3).
         type: bool
       last_contact_threshold:
         description: Duration after which a server without contact is unhealthy.
@@ -190,7 +192,7 @@ def read_autopilot(client):
 def run_module():
     module = VaultModule(
         argument_spec=dict(
-            state=dict(type="str", default="info", choices=["present", "absent", "info"]),
+            state=dict(type="str", choices=["present", "absent"]),
             node_id=dict(type="str"),
             node_url=dict(type="str"),
             leader_api_addr=dict(type="str"),

@@ -16,7 +16,7 @@ description:
   - Asks every node in O(url) and O(nodes) for its seal status and leader (unauthenticated endpoints), then, when a
     token is available, asks the active node for the raft configuration and autopilot state and configuration.
   - Never fails because a node is down or sealed; that is what it reports. It fails only on bad input or TLS errors.
-author: heracles.secrets contributors
+author: heracles.secrets contributors (!UNKNOWN)
 seealso:
   - module: heracles.secrets.vault_raft
   - module: heracles.secrets.vault_unseal
@@ -29,6 +29,7 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Read-only; returns no diff.
 options:
   scope:
     description:

@@ -19,7 +19,7 @@ description:
     (up to O(wait_timeout)) and then unsealed; they are handled in parallel after the initialised ones.
   - A partial unseal left by an earlier attempt is reset first, so keys are never counted twice.
   - Nodes with an auto-unseal seal cannot take key shares; a sealed one is reported with what to check (the KMS key).
-author: heracles.secrets contributors
+author: heracles.secrets contributors (!UNKNOWN)
 seealso:
   - module: heracles.secrets.vault_init
   - module: heracles.secrets.vault_status_info
@@ -32,6 +32,7 @@ attributes:
     description: Reads seal status and decrypts the keys (proving they are available) but submits nothing.
   diff_mode:
     support: none
+    description: Returns no diff; per-node seal status before and after is in RV(nodes).
 options:
   wait_timeout:
     description: Seconds to wait for a node to finish joining, and then to report unsealed.
