@@ -180,6 +180,9 @@ class AwsSecretsManagerStore:
         except botocore.exceptions.ClientError as exc:
             raise KeystoreError("Cannot read secret %s: %s" % (self.name, _aws_error(exc)),
                                 "Check the name, region, secretsmanager:GetSecretValue and kms:Decrypt on its key")
+        except botocore.exceptions.BotoCoreError as exc:
+            raise KeystoreError("Cannot reach AWS Secrets Manager: %s" % exc,
+                                "Check region, endpoint and network; nothing was changed")
         return _load(resp["SecretString"], self.location)
 
     def write(self, payload, overwrite=False):

@@ -93,8 +93,9 @@ def is_retryable(exc):
 
 
 def _status_of(exc):
-    # hvac >= 2 puts the response on the exception only in some paths
-    return getattr(getattr(exc, "response", None), "status_code", None)
+    # hvac's exceptions carry no status; LeaderFollowingAdapter._raise_for_error adds it
+    status = getattr(exc, "status_code", None)
+    return status if status is not None else getattr(getattr(exc, "response", None), "status_code", None)
 
 
 def call_with_retry(func, policy, retryable=is_retryable, on_retry=None):
@@ -209,6 +210,14 @@ class LeaderFollowingAdapter(JSONAdapter):
                 self.base_uri = leader
             self._generation += 1
             return leader
+
+    def _raise_for_error(self, method, url, response):
+        try:
+            super(LeaderFollowingAdapter, self)._raise_for_error(method, url, response)
+        except Exception as exc:  # noqa: BLE001 - re-raised unchanged
+            # hvac maps e.g. 504 to UnexpectedError without the status; keep it for is_retryable()
+            exc.status_code = response.status_code
+            raise
 
     # -- the one request path ------------------------------------------------
     def request(self, method, url, headers=None, raise_exception=True, **kwargs):
