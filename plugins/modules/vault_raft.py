@@ -122,8 +122,7 @@ needs_unseal:
   type: bool
 """
 
-import re
-
+from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
 AUTOPILOT_FIELDS = dict(
@@ -135,23 +134,6 @@ AUTOPILOT_FIELDS = dict(
     server_stabilization_time=dict(type="str"),
 )
 DURATIONS = ("last_contact_threshold", "dead_server_last_contact_threshold", "server_stabilization_time")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)")
-
-
-def parse_duration(value):
-    """Go duration (``1m30s``) or a number of seconds -> float seconds."""
-    if value is None or isinstance(value, (int, float)):
-        return value
-    text = str(value).strip()
-    if re.match(r"^\d+(\.\d+)?$", text):
-        return float(text)
-    parts = _PART.findall(text)
-    if not parts or "".join(a + b for a, b in parts) != text:
-        raise ValueError("not a duration: %r (use e.g. 10s, 1m, 24h)" % value)
-    return sum(float(n) * _UNITS[u] for n, u in parts)
-
-
 def autopilot_changes(current, wanted):
     """Fields of ``wanted`` that differ from ``current`` (durations by value)."""
     changes = {}

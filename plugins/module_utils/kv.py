@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, heracles.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""KV version 2 reads and check-and-set writes, and the planning of a batch seed.
+
+Planning is pure (``plan_secret``) so it is unit-tested without a server;
+the I/O functions name the endpoint they call.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import posixpath
+
+try:
+    import hvac.exceptions as hvac_exc
+except ImportError:  # pragma: no cover
+    hvac_exc = None
+
+MASK = "<redacted>"
+MASK_CHANGED = "<redacted, changed>"
+MASK_NEW = "<redacted, new>"
+
+
+class SeedInputError(ValueError):
+    """Declared data that cannot be written; raised before any write."""
+
+
+def normalize_path(path, prefix=None):
+    """Validate a secret path (relative, no ``..``) and check it lies under ``prefix``."""
+    if not isinstance(path, str) or not path.strip():
+        raise SeedInputError("a secret path must be a non-empty string, got %r" % (path,))
+    if path.startswith("/") or "\\" in path:
+        raise SeedInputError("secret path %r must be relative to the mount (no leading '/')" % path)
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise SeedInputError("secret path %r has an empty, '.' or '..' segment" % path)
+    clean = posixpath.normpath(path)
+    if prefix:
+        pre = prefix.strip("/")
+        if not (clean == pre or clean.startswith(pre + "/")):
+            raise SeedInputError("secret path %r is outside the allowed prefix %r" % (path, prefix))
+    return clean
+
+
+def read_secret(client, mount, path):
+    """``GET /v1/<mount>/data/<path>`` -> (data or None, current_version or 0).
+
+    A soft-deleted or destroyed latest version reads as absent, with its
+    version number, so the next write uses the right ``cas``.
+    """
+    try:
+        resp = client.secrets.kv.v2.read_secret_version(path=path, mount_point=mount,
+                                                        raise_on_deleted_version=False)
+    except hvac_exc.InvalidPath as exc:
+        # 404 with metadata means "latest version deleted"; hvac raises on 404 either way.
+        body = getattr(exc, "json", None) or {}
+        meta = (body.get("data") or {}).get("metadata") or {}
+        return None, int(meta.get("version") or 0)
+    data = resp.get("data") or {}
+    meta = data.get("metadata") or {}
+    if meta.get("deletion_time") or meta.get("destroyed"):
+        return None, int(meta.get("version") or 0)
+    return data.get("data"), int(meta.get("version") or 0)
+
+
+def write_secret(client, mount, path, data, cas):
+    """``POST /v1/<mount>/data/<path>`` with ``options.cas``; returns the new version."""
+    resp = client.secrets.kv.v2.create_or_update_secret(path=path, secret=data, cas=cas, mount_point=mount)
+    return int(((resp or {}).get("data") or {}).get("version") or 0)
+
+
+def delete_secret(client, mount, path):
+    """``DELETE /v1/<mount>/metadata/<path>``: every version and the metadata."""
+    client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point=mount)
+
+
+def list_paths(client, mount, prefix=""):
+    """All secret paths under ``prefix`` (recursive ``LIST /v1/<mount>/metadata/...``)."""
+    out, todo = [], [prefix.strip("/")]
+    while todo:
+        base = todo.pop()
+        try:
+            resp = client.secrets.kv.v2.list_secrets(path=base, mount_point=mount)
+        except hvac_exc.InvalidPath:
+            continue
+        for key in resp.get("data", {}).get("keys", []):
+            full = posixpath.join(base, key) if base else key
+            if key.endswith("/"):
+                todo.append(full.rstrip("/"))
+            else:
+                out.append(full)
+    return sorted(out)
+
+
+def is_cas_mismatch(exc):
+    text = " ".join(str(e) for e in (getattr(exc, "errors", None) or [])).lower()
+    return hvac_exc is not None and isinstance(exc, hvac_exc.InvalidRequest) and "check-and-set" in text
+
+
+def plan_secret(current, declared, mode="merge", generated=None):
+    """Return ``(desired, action, diff)`` for one secret.
+
+    ``current`` is the stored mapping or None; ``declared`` the mapping from
+    the task; ``generated`` fields whose values come from a password policy
+    and are only filled when missing.  ``diff`` uses masks only.
+    """
+    desired = {}
+    if mode == "merge" and current:
+        desired.update(current)
+    desired.update(declared)
+    for field, value in (generated or {}).items():
+        if current and field in current:
+            desired[field] = current[field]
+        elif field not in declared:
+            desired[field] = value
+    if current is None:
+        action = "create"
+    elif desired == current:
+        action = "unchanged"
+    else:
+        action = "update"
+    before = None if current is None else dict((k, MASK) for k in current)
+    after = {}
+    for key, value in desired.items():
+        if current is None or key not in current:
+            after[key] = MASK_NEW
+        elif current[key] != value:
+            after[key] = MASK_CHANGED
+        else:
+            after[key] = MASK
+    return desired, action, dict(before=before, after=after)
