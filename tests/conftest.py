@@ -67,3 +67,19 @@ def aws_env(moto_endpoint, monkeypatch):
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
     return moto_endpoint
+
+
+@pytest.fixture(scope="session")
+def tokenreview():
+    """A real HTTPS Kubernetes TokenReview endpoint on 127.0.0.1 (tests/lib/tokenreview.py).
+
+    Hand ``tokenreview.url`` and ``tokenreview.ca_pem`` to Vault's Kubernetes auth config;
+    ``tokenreview.mint(namespace, name, ...)`` makes service-account JWTs it accepts.
+    """
+    from tokenreview import TokenReviewServer
+
+    server = TokenReviewServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
