@@ -106,7 +106,8 @@ class Node:
 class LocalCluster:
     def __init__(self, base_dir, node_count=3, bind_address="127.0.0.1", base_port=8200, port_step=10,
                  domain=DEFAULT_DOMAIN, bao_binary=None, cluster_name="heracles-local", log_level="info",
-                 performance_multiplier=1, autopilot_reconcile_interval="2s", disable_standby_reads=False):
+                 performance_multiplier=1, autopilot_reconcile_interval="2s", disable_standby_reads=False,
+                 audit_log=True):
         if node_count < 1:
             raise LocalClusterError("node_count must be at least 1")
         if port_step < 2:
@@ -122,6 +123,7 @@ class LocalCluster:
         self.performance_multiplier = performance_multiplier
         self.autopilot_reconcile_interval = autopilot_reconcile_interval
         self.disable_standby_reads = disable_standby_reads
+        self.audit_log = audit_log
         self.nodes = [Node(self.base_dir, i, bind_address, base_port, port_step, domain) for i in range(node_count)]
 
     # -- files -------------------------------------------------------------
@@ -226,11 +228,28 @@ class LocalCluster:
             '  autopilot_reconcile_interval = "%(ari)s"\n'
             '%(joins)s'
             '}\n'
-        ) % dict(cluster=self.cluster_name, api=node.api_addr, clus=node.cluster_addr, log_level=self.log_level,
+            '%(audit)s'
+        ) % dict(audit=self.render_audit(node),cluster=self.cluster_name, api=node.api_addr, clus=node.cluster_addr, log_level=self.log_level,
                  pid=node.pid_file, dsr="true" if self.disable_standby_reads else "false", bind=node.bind_address,
                  api_port=node.api_port, cluster_port=node.cluster_port, cert=node.cert, key=node.key,
                  data=node.data_dir, name=node.name, pm=self.performance_multiplier,
                  ari=self.autopilot_reconcile_interval, joins="".join(joins))
+
+    def render_audit(self, node):
+        """A declared file audit device: OpenBao (since 2.4) refuses API-created ones by default.
+
+        Each node writes its own file in its audit dir; values are HMAC'd.
+        """
+        if not self.audit_log:
+            return ""
+        return ('\n'
+                'audit "file" "file" {\n'
+                '  description = "every request and response, values HMAC\'d"\n'
+                '  options {\n'
+                '    file_path = "%s"\n'
+                '    mode      = "0600"\n'
+                '  }\n'
+                '}\n') % os.path.join(node.audit_dir, "audit.log")
 
     def ensure_configs(self):
         """Write configs that differ; return the nodes whose config changed."""

@@ -86,6 +86,12 @@ options:
     description: Make standbys forward reads to the active node.
     type: bool
     default: false
+  audit_log:
+    description:
+      - Declare a file audit device in each server config, writing C(<node>/audit/audit.log) with values HMAC'd.
+      - OpenBao refuses audit devices created through the API unless told otherwise, so this is the way to audit here.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -154,6 +160,7 @@ def run_module():
             performance_multiplier=dict(type="int", default=1),
             autopilot_reconcile_interval=dict(type="str", default="2s"),
             disable_standby_reads=dict(type="bool", default=False),
+            audit_log=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )
@@ -164,7 +171,7 @@ def run_module():
                                bao_binary=p["bao_binary"], cluster_name=p["cluster_name"], log_level=p["log_level"],
                                performance_multiplier=p["performance_multiplier"],
                                autopilot_reconcile_interval=p["autopilot_reconcile_interval"],
-                               disable_standby_reads=p["disable_standby_reads"])
+                               disable_standby_reads=p["disable_standby_reads"], audit_log=p["audit_log"])
         pending = cluster.plan(p["state"])
         result = dict(changed=bool(pending), pending=pending)
         if module._diff:

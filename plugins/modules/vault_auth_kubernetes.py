@@ -65,7 +65,8 @@ options:
   kubernetes_host:
     description:
       - URL of the Kubernetes API server as Vault reaches it, for example C(https://kubernetes.default.svc:443).
-      - Required with O(state=present).
+      - Required to manage the configuration. Leave it and every other configuration option unset to manage only the
+        mount and its roles; the configuration is then left as it is.
     type: str
   kubernetes_ca_cert:
     description:
@@ -349,9 +350,15 @@ def _read_text(path, what):
         raise InputError("Cannot read %s %s: %s" % (what, path, exc.strerror))
 
 
+CONFIG_OPTIONS = ("kubernetes_ca_cert", "kubernetes_ca_cert_file", "token_reviewer_jwt", "token_reviewer_jwt_file",
+                  "issuer", "pem_keys", "disable_local_ca_jwt", "disable_iss_validation")
+
+
 def wanted_config(p):
     """The configuration to declare, from the task options; raises InputError."""
     host = (p["kubernetes_host"] or "").strip()
+    if not host and not any(p.get(k) for k in CONFIG_OPTIONS):
+        return None, None  # roles only: the config is managed elsewhere (or there is no API server yet)
     if not host:
         raise InputError("kubernetes_host is required: the URL of the Kubernetes API server as Vault reaches it "
                          "(for example https://kubernetes.default.svc:443, or the EKS endpoint)")
@@ -592,7 +599,8 @@ class Plan:
         self.mount = mount
         self.current_mount = current_mount
         base, self.current_fp = split_description(current_mount["description"]) if current_mount else ("", None)
-        self.wanted_fp = jwt_fingerprint(jwt) if jwt else None
+        # Roles-only runs (config None) keep the fingerprint of the JWT written earlier.
+        self.wanted_fp = jwt_fingerprint(jwt) if jwt else (self.current_fp if config is None else None)
         self.description = join_description(p["description"] if p["description"] is not None else base, self.wanted_fp)
         self.create_mount = current_mount is None
         self.tune = not self.create_mount and current_mount["description"] != self.description
@@ -605,11 +613,14 @@ class Plan:
             module.fail_from(exc, "Reading auth/%s" % mount)
         self.current_config = normalise_config(current) if current is not None else None
         self.jwt_set = bool((current or {}).get("token_reviewer_jwt_set"))
-        self.config_diff = (sorted(config) if current is None else config_differences(self.current_config, config))
-        if jwt and (not self.jwt_set or self.current_fp != self.wanted_fp):
-            self.config_diff.append("token_reviewer_jwt")
-        elif not jwt and self.jwt_set:
-            self.config_diff.append("token_reviewer_jwt")
+        if config is None:
+            self.config_diff = []
+        else:
+            self.config_diff = (sorted(config) if current is None else config_differences(self.current_config, config))
+            if jwt and (not self.jwt_set or self.current_fp != self.wanted_fp):
+                self.config_diff.append("token_reviewer_jwt")
+            elif not jwt and self.jwt_set:
+                self.config_diff.append("token_reviewer_jwt")
         self.current_roles = current_roles
         self.existing_roles = existing
         self.create_roles = sorted(n for n in roles if n not in existing)

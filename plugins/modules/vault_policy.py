@@ -39,9 +39,16 @@ options:
     description: HCL text of the single policy O(name).
     type: str
   policies:
-    description: Many policies as C({name: hcl}).
+    description: 'Many policies as C({name: hcl}).'
     type: dict
     default: {}
+  policy_type:
+    description:
+      - V(acl) for ACL policies (C(sys/policies/acl)), V(password) for password policies (C(sys/policies/password))
+        used to generate secrets.
+    type: str
+    default: acl
+    choices: [acl, password]
   state:
     description: V(present) writes the declared policies; V(absent) deletes O(name) (and every key of O(policies)).
     type: str
@@ -106,7 +113,7 @@ def normalize(text):
     return "\n".join(line.rstrip() for line in (text or "").replace("\r\n", "\n").strip().split("\n"))
 
 
-def local_syntax_error(text):
+def local_syntax_error(text, policy_type="acl"):
     """Cheap checks the server would also fail on; the server parse follows outside check mode."""
     depth, quote = 0, False
     for ch in text:
@@ -122,19 +129,41 @@ def local_syntax_error(text):
         return "unterminated string"
     if depth:
         return "unbalanced '{'"
-    if "path" not in text:
+    if policy_type == "acl" and "path" not in text:
         return "no path stanza"
     return None
 
 
-def read_policy(client, name):
-    """``GET /v1/sys/policies/acl/<name>`` -> HCL text or None."""
-    try:
-        return client.sys.read_acl_policy(name)["data"]["policy"]
-    except Exception as exc:  # noqa: BLE001
-        if exc.__class__.__name__ == "InvalidPath":
-            return None
-        raise
+class PolicyAPI:
+    """``/v1/sys/policies/<type>``: the same four calls for ACL and password policies."""
+
+    def __init__(self, client, policy_type):
+        self.adapter = client.adapter
+        self.base = "/v1/sys/policies/%s" % policy_type
+
+    def names(self):
+        """``LIST /v1/sys/policies/<type>``."""
+        try:
+            return (self.adapter.list(self.base) or {}).get("data", {}).get("keys", [])
+        except Exception as exc:  # noqa: BLE001
+            if exc.__class__.__name__ == "InvalidPath":
+                return []  # no password policy yet
+            raise
+
+    def read(self, name):
+        """``GET /v1/sys/policies/<type>/<name>`` -> text or None."""
+        try:
+            return self.adapter.get("%s/%s" % (self.base, name))["data"]["policy"]
+        except Exception as exc:  # noqa: BLE001
+            if exc.__class__.__name__ == "InvalidPath":
+                return None
+            raise
+
+    def write(self, name, text):
+        self.adapter.post("%s/%s" % (self.base, name), json={"policy": text})
+
+    def delete(self, name):
+        self.adapter.delete("%s/%s" % (self.base, name))
 
 
 def run_module():
@@ -143,6 +172,7 @@ def run_module():
             name=dict(type="str"),
             policy=dict(type="str"),
             policies=dict(type="dict", default={}),
+            policy_type=dict(type="str", default="acl", choices=["acl", "password"]),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
             keep=dict(type="list", elements="str", default=[]),
@@ -159,23 +189,24 @@ def run_module():
         for name, text in declared.items():
             if not isinstance(text, str) or not text.strip():
                 module.fail_json(msg="policy %r is empty or not text; nothing was changed" % name)
-            problem = local_syntax_error(text)
+            problem = local_syntax_error(text, p["policy_type"])
             if problem:
                 module.fail_json(msg="policy %r does not parse: %s; nothing was changed" % (name, problem))
         if p["exclusive"] and not declared:
             module.fail_json(msg="exclusive=true with no declared policy would delete every policy; refusing")
-    if "root" in declared:
+    if p["policy_type"] == "acl" and "root" in declared:
         module.fail_json(msg="the root policy is built in and cannot be managed")
 
-    client = module.client
+    api = PolicyAPI(module.client, p["policy_type"])
+    builtin = BUILTIN if p["policy_type"] == "acl" else ()
     result = dict(created=[], updated=[], deleted=[], unchanged=[])
     before, after = {}, {}
     try:
-        existing = client.sys.list_acl_policies()["data"]["keys"]
+        existing = api.names()
         if p["state"] == "absent":
-            result["deleted"] = sorted(n for n in declared if n in existing and n not in BUILTIN)
+            result["deleted"] = sorted(n for n in declared if n in existing and n not in builtin)
         else:
-            current = dict((n, read_policy(client, n)) for n in declared if n in existing)
+            current = dict((n, api.read(n)) for n in declared if n in existing)
             for name in sorted(declared):
                 if name not in current:
                     result["created"].append(name)
@@ -187,19 +218,19 @@ def run_module():
             for name in result["created"] + result["updated"]:
                 after[name] = declared[name]
             if p["exclusive"]:
-                result["deleted"] = sorted(n for n in existing if n not in declared and n not in BUILTIN
+                result["deleted"] = sorted(n for n in existing if n not in declared and n not in builtin
                                            and not any(fnmatch.fnmatch(n, pat) for pat in p["keep"]))
         for name in result["deleted"]:
-            before[name] = read_policy(client, name)
+            before[name] = api.read(name)
 
         changed = bool(result["created"] or result["updated"] or result["deleted"])
         if changed and not module.check_mode:
             to_write = result["created"] + result["updated"]
-            validate_on_server(module, client, dict((n, declared[n]) for n in to_write))
+            validate_on_server(module, api, dict((n, declared[n]) for n in to_write))
             for name in to_write:
-                client.sys.create_or_update_acl_policy(name, declared[name])
+                api.write(name, declared[name])
             for name in result["deleted"]:
-                client.sys.delete_acl_policy(name)
+                api.delete(name)
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Managing ACL policies")
     result["changed"] = changed
@@ -209,19 +240,19 @@ def run_module():
     module.exit_ok(**result)
 
 
-def validate_on_server(module, client, policies):
+def validate_on_server(module, api, policies):
     """Let the server parse each policy under a throw-away name first: all or nothing."""
     probe = "heracles-validate-%s" % uuid.uuid4().hex[:12]
     try:
         for name, text in sorted(policies.items()):
             try:
-                client.sys.create_or_update_acl_policy(probe, text)
+                api.write(probe, text)
             except Exception as exc:  # noqa: BLE001
                 errors = "; ".join(getattr(exc, "errors", None) or [str(exc)])
                 module.fail_json(msg="policy %r does not parse: %s; nothing was changed" % (name, errors))
     finally:
         try:
-            client.sys.delete_acl_policy(probe)
+            api.delete(probe)
         except Exception:  # noqa: BLE001 - best effort: the probe policy is attached to no token
             pass
 

@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, heracles.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: vault_config
+short_description: Read the declared Vault configuration (vault/) into the objects to apply
+version_added: "0.1.0"
+description:
+  - Loads C(common.yml), C(environments/<env>.yml) and the policy templates under a data directory and returns
+    C(password_policies), C(policies) (rendered HCL by name), C(mounts), C(auth) (Kubernetes mounts with roles) and
+    C(audit). The pulumi-vault project reads the same data with the same code.
+author: heracles.secrets contributors (!UNKNOWN)
+positional: environments
+options:
+  _input:
+    description: The data directory, usually C(vault/) at the repository root.
+    type: path
+    required: true
+  environments:
+    description: Environments to load, for example C([dev, staging, prod]).
+    type: list
+    elements: str
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: What configure would apply for dev
+  ansible.builtin.debug:
+    var: "'vault' | heracles.secrets.vault_config(['dev'])"
+"""
+
+RETURN = r"""
+_value:
+  description: The objects to apply.
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import VaultDataError, load
+
+
+def vault_config(data_dir, environments):
+    try:
+        return load(data_dir, environments)
+    except VaultDataError as exc:
+        raise AnsibleFilterError("vault data in %s: %s" % (data_dir, exc))
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"vault_config": vault_config}
