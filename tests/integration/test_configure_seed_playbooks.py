@@ -1,0 +1,205 @@
+"""configure.yml and seed.yml on a real cluster, then least privilege per environment.
+
+Kubernetes auth is real: Vault verifies service-account JWTs against the local TokenReview
+endpoint (tests/lib/tokenreview.py). Developers and DevOps get tokens with their policies.
+"""
+
+import glob
+import os
+
+import hvac
+import hvac.exceptions
+import pytest
+
+from heracles_playbook import Runner, connection_vars, recap
+from heracles_testlib import files_text, find_leaks
+
+pytestmark = pytest.mark.slow
+ENVS = ["dev", "staging", "prod"]
+APPS = ["payments", "orders"]
+SEEDED = ["apps/payments/db", "apps/payments/stripe", "apps/orders/db", "apps/orders/redis"]
+
+
+@pytest.fixture(scope="module")
+def world(cluster, tokenreview, tmp_path_factory):
+    state = tmp_path_factory.mktemp("configure")
+    ca_file = state / "k8s-ca.pem"
+    ca_file.write_text(tokenreview.ca_pem)
+    jwt_file = state / "reviewer.jwt"
+    jwt_file.write_text(tokenreview.mint("kube-system", "vault-reviewer"))
+    os.chmod(str(jwt_file), 0o600)
+    k8s = dict(kubernetes_host=tokenreview.url, kubernetes_ca_cert_file=str(ca_file),
+               token_reviewer_jwt_file=str(jwt_file), disable_local_ca_jwt=True)
+    runner = Runner(state, dict(heracles_vault_connection=connection_vars(cluster), configure_environments=ENVS,
+                                seed_environments=ENVS, configure_kubernetes=dict((e, k8s) for e in ENVS)))
+    return dict(runner=runner, cluster=cluster, tokenreview=tokenreview, state=str(state))
+
+
+def kv_mounts(cluster):
+    return [p for p in cluster.hvac().sys.list_mounted_secrets_engines()["data"] if p.startswith("kv-") and
+            p.rstrip("/") in ("kv-%s" % e for e in ENVS)]
+
+
+def seeded_versions(cluster):
+    root = cluster.hvac()
+    return dict(("%s:%s" % (env, path), root.secrets.kv.v2.read_secret_metadata(path, mount_point="kv-" + env)["data"]
+                 ["current_version"]) for env in ENVS for path in SEEDED)
+
+
+def seeded_values(cluster):
+    root = cluster.hvac()
+    values = []
+    for env in ENVS:
+        for path in SEEDED:
+            data = root.secrets.kv.v2.read_secret_version(path, mount_point="kv-" + env,
+                                                          raise_on_deleted_version=True)["data"]["data"]
+            values += [v for k, v in data.items() if k in ("password", "api_key")]
+    return values
+
+
+def test_configure_check_mode_changes_nothing(world):
+    proc = world["runner"].run("configure.yml", "--check", "--diff")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert recap(proc)["changed"] > 0
+    assert kv_mounts(world["cluster"]) == []
+
+
+def test_configure_applies_then_reruns_clean(world):
+    proc = world["runner"].run("configure.yml", "-vvv", "--diff")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert recap(proc)["changed"] > 0
+    assert sorted(kv_mounts(world["cluster"])) == ["kv-dev/", "kv-prod/", "kv-staging/"]
+    again = world["runner"].run("configure.yml")
+    assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-3000:]
+
+
+def test_seed_check_then_real_then_rerun_creates_no_versions(world):
+    check = world["runner"].run("seed.yml", "--check", "--diff")
+    assert check.returncode == 0 and recap(check)["changed"] == 3, check.stdout[-3000:]
+    root = world["cluster"].hvac()
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        root.secrets.kv.v2.read_secret_metadata("apps/payments/db", mount_point="kv-dev")
+    proc = world["runner"].run("seed.yml", "-vvv", "--diff")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "dev: created 4, updated 0, unchanged 0" in proc.stdout
+    before = seeded_versions(world["cluster"])
+    assert set(before.values()) == {1}
+    again = world["runner"].run("seed.yml", "--diff")
+    assert again.returncode == 0 and recap(again)["changed"] == 0
+    assert "prod: created 0, updated 0, unchanged 4" in again.stdout
+    assert seeded_versions(world["cluster"]) == before
+
+
+def test_no_seeded_value_in_outputs_logs_or_audit(world):
+    values = seeded_values(world["cluster"])
+    assert len(values) == 12 and all(len(v) == 32 for v in values)
+    outputs = world["runner"].outputs
+    files = list(files_text(world["state"]))
+    audit = [(p, open(p, errors="replace").read()) for p in
+             glob.glob(os.path.join(world["cluster"].base_dir, "node*", "audit", "audit.log"))]
+    assert audit and sum(len(t) for _p, t in audit) > 0
+    assert find_leaks(values, outputs + files + audit) == []
+    # the audit log does record the seed writes, HMAC'd
+    hashed = world["cluster"].hvac().adapter.post("/v1/sys/audit-hash/file", json={"input": values[0]})["data"]["hash"]
+    assert any(hashed in text for _p, text in audit)
+
+
+# ---------------------------------------------------------------- least privilege
+def client_for(cluster, token):
+    return hvac.Client(url=cluster.leader(), verify=cluster.ca_cert, token=token)
+
+
+def k8s_login(world, env, namespace, name, role):
+    jwt = world["tokenreview"].mint(namespace, name, audiences=["vault"])
+    client = hvac.Client(url=world["cluster"].leader(), verify=world["cluster"].ca_cert)
+    client.auth.kubernetes.login(role, jwt, mount_point="kubernetes-" + env)
+    return client
+
+
+def token_with(world, policies):
+    root = world["cluster"].hvac()
+    token = root.auth.token.create(policies=policies, ttl="10m", no_default_policy=False)["auth"]["client_token"]
+    return client_for(world["cluster"], token)
+
+
+def can_read(client, env, path):
+    try:
+        client.secrets.kv.v2.read_secret_version(path, mount_point="kv-" + env, raise_on_deleted_version=True)
+        return True
+    except hvac.exceptions.Forbidden:
+        return False
+
+
+def can_write(client, env, path):
+    try:
+        client.secrets.kv.v2.create_or_update_secret(path, secret={"x": "y"}, mount_point="kv-" + env, cas=0)
+        return True
+    except hvac.exceptions.Forbidden:
+        return False
+
+
+def can(client, method, path, **kw):
+    try:
+        getattr(client.adapter, method)(path, **kw)
+        return True
+    except hvac.exceptions.Forbidden:
+        return False
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_app_logs_in_and_reads_only_its_own_secrets(world, env):
+    app = k8s_login(world, env, "payments", "payments", "payments")
+    info = app.auth.token.lookup_self()["data"]
+    assert sorted(info["policies"]) == ["default", "%s-app-payments" % env]
+    assert can_read(app, env, "apps/payments/db")
+    assert not can_read(app, env, "apps/orders/db")
+    assert not can_write(app, env, "apps/payments/db-new")
+    for other in ENVS:
+        if other != env:
+            assert not can_read(app, other, "apps/payments/db")
+    assert not can(app, "list", "/v1/kv-%s/metadata/apps" % env)
+    assert not can(app, "post", "/v1/sys/policies/acl/evil", json={"policy": 'path "*" {capabilities=["sudo"]}'})
+    assert not can(app, "get", "/v1/sys/storage/raft/configuration")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_service_account_from_another_namespace_is_refused(world, env):
+    with pytest.raises(hvac.exceptions.VaultError):
+        k8s_login(world, env, "orders", "payments", "payments")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_eso_reads_all_apps_of_its_environment_only(world, env):
+    eso = k8s_login(world, env, "external-secrets", "external-secrets", "external-secrets")
+    assert can_read(eso, env, "apps/payments/db") and can_read(eso, env, "apps/orders/redis")
+    assert not can_write(eso, env, "apps/payments/new")
+    assert not any(can_read(eso, other, "apps/payments/db") for other in ENVS if other != env)
+
+
+def test_developer_reads_dev_only_and_writes_nothing(world):
+    dev = token_with(world, ["dev-developer"])
+    assert can_read(dev, "dev", "apps/payments/db")
+    assert can(dev, "list", "/v1/kv-dev/metadata/apps")
+    assert not can_write(dev, "dev", "apps/payments/new")
+    assert not can_read(dev, "staging", "apps/payments/db") and not can_read(dev, "prod", "apps/payments/db")
+    assert not can(dev, "get", "/v1/sys/storage/raft/configuration")
+    policies = world["cluster"].hvac().sys.list_acl_policies()["data"]["keys"]
+    assert "dev-developer" in policies and "staging-developer" not in policies and "prod-developer" not in policies
+
+
+def test_devops_reads_everything_changes_nothing(world):
+    ops = token_with(world, ["%s-devops" % e for e in ENVS])
+    assert all(can_read(ops, env, path) for env in ENVS for path in SEEDED)
+    assert not any(can_write(ops, env, "apps/payments/new") for env in ENVS)
+    assert can(ops, "get", "/v1/sys/storage/raft/configuration")
+    assert not can(ops, "post", "/v1/sys/policies/acl/evil", json={"policy": 'path "*" {capabilities=["read"]}'})
+    assert not can(ops, "post", "/v1/sys/mounts/evil", json={"type": "kv"})
+    assert not can(ops, "delete", "/v1/sys/auth/kubernetes-prod")
+
+
+def test_prod_requires_check_and_set_dev_does_not(world):
+    root = world["cluster"].hvac()
+    root.secrets.kv.v2.create_or_update_secret("apps/cas-probe", secret={"a": "b"}, mount_point="kv-dev")
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        root.secrets.kv.v2.create_or_update_secret("apps/cas-probe", secret={"a": "b"}, mount_point="kv-prod")
+    root.secrets.kv.v2.delete_metadata_and_all_versions("apps/cas-probe", mount_point="kv-dev")
