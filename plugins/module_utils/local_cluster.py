@@ -229,7 +229,7 @@ class LocalCluster:
             '%(joins)s'
             '}\n'
             '%(audit)s'
-        ) % dict(audit=self.render_audit(node),cluster=self.cluster_name, api=node.api_addr, clus=node.cluster_addr, log_level=self.log_level,
+        ) % dict(audit=self.render_audit(node), cluster=self.cluster_name, api=node.api_addr, clus=node.cluster_addr, log_level=self.log_level,
                  pid=node.pid_file, dsr="true" if self.disable_standby_reads else "false", bind=node.bind_address,
                  api_port=node.api_port, cluster_port=node.cluster_port, cert=node.cert, key=node.key,
                  data=node.data_dir, name=node.name, pm=self.performance_multiplier,

@@ -20,7 +20,7 @@ description:
   - Optionally deletes secrets under O(prefix) that are not declared (O(prune)).
   - Returns counts and paths, never values. With C(--diff) it shows which fields are new or changed, values masked.
   - All input is validated before the first write; a bad entry fails the task with Vault unchanged.
-author: heracles.secrets contributors
+author: heracles.secrets contributors (!UNKNOWN)
 seealso:
   - module: heracles.secrets.vault_mount
 extends_documentation_fragment:
@@ -46,7 +46,7 @@ options:
     default: {}
   generate:
     description:
-      - Fields to generate with a password policy when they are missing, as C({path: {field: policy_name}}).
+      - 'Fields to generate with a password policy when they are missing, as C({path: {field: policy_name}}).'
     type: dict
     default: {}
   mode:

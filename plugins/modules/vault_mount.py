@@ -18,7 +18,7 @@ description:
     compare by value (C(1h) equals C(3600)).
   - For KV version 2 it waits out the upgrade window after enabling (the mount answers 400 for a second or two)
     instead of failing, and manages the mount's C(config) (O(kv_config)), for example C(cas_required).
-  - A mount of another type at O(path) is never replaced (that would destroy its data): the task fails.
+  - 'A mount of another type at O(path) is never replaced (that would destroy its data): the task fails.'
   - An unknown engine type fails with the server's message and nothing enabled.
 author: heracles.secrets contributors (!UNKNOWN)
 seealso:
@@ -51,7 +51,7 @@ options:
     description: Human description of the mount.
     type: str
   options:
-    description: Mount options, for example C({version: "2"}) for KV.
+    description: 'Mount options, for example C({version: "2"}) for KV.'
     type: dict
   config:
     description:

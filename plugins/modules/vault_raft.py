@@ -134,6 +134,8 @@ AUTOPILOT_FIELDS = dict(
     server_stabilization_time=dict(type="str"),
 )
 DURATIONS = ("last_contact_threshold", "dead_server_last_contact_threshold", "server_stabilization_time")
+
+
 def autopilot_changes(current, wanted):
     """Fields of ``wanted`` that differ from ``current`` (durations by value)."""
     changes = {}

@@ -85,7 +85,7 @@ def test_init_rerun_reports_no_change(fresh_cluster):
 def test_unseal_with_wrong_keys_fails_and_stays_sealed(fresh_cluster, tmp_path):
     import base64
     wrong = tmp_path / "wrong.vault"
-    fake = [base64.b64encode(os.urandom(33)).decode() for _ in range(3)]
+    fake = [base64.b64encode(os.urandom(33)).decode() for dummy in range(3)]
     keystore.FileStore(str(wrong), fresh_cluster.password).write(dict(version=1, unseal_keys_b64=fake))
     res = run_module("vault_unseal", conn(fresh_cluster, init_file=str(wrong), url=fresh_cluster.url, nodes=[]))
     assert res.failed

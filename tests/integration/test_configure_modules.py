@@ -200,7 +200,10 @@ def test_seed_merge_and_replace_and_diff_masks(cluster, kv_mount):
     assert merged["updated"] == 1
     assert merged["diff"]["after"]["mr/x"] == {"a": "<redacted, changed>", "b": "<redacted>"}
     root = cluster.hvac()
-    read = lambda: root.secrets.kv.v2.read_secret_version("mr/x", mount_point=kv_mount, raise_on_deleted_version=True)["data"]
+
+    def read():
+        return root.secrets.kv.v2.read_secret_version("mr/x", mount_point=kv_mount, raise_on_deleted_version=True)["data"]
+
     assert read()["data"] == {"a": "2", "b": secret}
     replaced = run_module("vault_kv_seed", dict(base, mode="replace", secrets={"mr/x": {"a": "2"}}), diff=True)
     assert replaced["updated"] == 1 and "b" not in replaced["diff"]["after"]["mr/x"]

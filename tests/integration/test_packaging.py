@@ -13,7 +13,7 @@ BIN = os.path.dirname(os.sys.executable)
 def test_built_tarball_installs_and_runs_a_module(cluster, tmp_path):
     out = tmp_path / "dist"
     proc = subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(out), ROOT],
-                          capture_output=True, text=True, env=env(), cwd=ROOT)
+                          capture_output=True, text=True, env=env(), cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr
     tarballs = list(out.glob("heracles-secrets-*.tar.gz"))
     assert len(tarballs) == 1
@@ -24,7 +24,7 @@ def test_built_tarball_installs_and_runs_a_module(cluster, tmp_path):
     dest = tmp_path / "installed"
     proc = subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", str(tarballs[0]),
                            "-p", str(dest), "--force"], capture_output=True, text=True,
-                          env=env({"ANSIBLE_COLLECTIONS_PATH": str(dest)}), cwd=str(tmp_path))
+                          env=env({"ANSIBLE_COLLECTIONS_PATH": str(dest)}), cwd=str(tmp_path), check=False)
     assert proc.returncode == 0, proc.stderr
     assert (dest / "ansible_collections/heracles/secrets/plugins/modules/vault_status_info.py").exists()
 
@@ -36,7 +36,7 @@ def test_built_tarball_installs_and_runs_a_module(cluster, tmp_path):
     proc = subprocess.run([os.path.join(BIN, "ansible"), "localhost", "-c", "local", "-i", "localhost,",
                            "-e", "ansible_python_interpreter=" + os.sys.executable,
                            "-m", "heracles.secrets.vault_status_info", "-a", json.dumps(args)],
-                          capture_output=True, text=True, env=run_env, cwd=str(tmp_path))
+                          capture_output=True, text=True, env=run_env, cwd=str(tmp_path), check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '"voters": [' in proc.stdout and '"node1"' in proc.stdout
     assert cluster.root_token not in proc.stdout

@@ -54,7 +54,7 @@ def run_module(name, args, check=False, diff=False, timeout=300, extra_env=None)
     payload["_ansible_diff"] = diff
     proc = subprocess.run([sys.executable, "-m", "%s.plugins.modules.%s" % (PKG, name)],
                           input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}), capture_output=True, text=True,
-                          env=env(extra_env), timeout=timeout, cwd=ROOT)
+                          env=env(extra_env), timeout=timeout, cwd=ROOT, check=False)
     try:
         data = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
     except ValueError:
@@ -77,7 +77,7 @@ def port_free(port, host="127.0.0.1"):
 def free_base_port(nodes=3, step=10, low=20000, high=50000):
     """A base port whose API and cluster ports for every node are free (parallel runs don't collide)."""
     rng = random.Random(os.getpid() ^ int(time.time() * 1000))
-    for _ in range(200):
+    for dummy in range(200):
         base = rng.randrange(low, high, 100)
         ports = [base + i * step + j for i in range(nodes) for j in (0, 1)]
         if all(port_free(p) for p in ports):
@@ -154,7 +154,7 @@ class ClusterHandle:
         res = run_module("vault_unseal", self.conn(auth_method="none"))
         assert not res.failed, res
         res = run_module("vault_raft", self.conn(autopilot=dict(server_stabilization_time="3s",
-                                                                 cleanup_dead_servers=False)))
+                                                                cleanup_dead_servers=False)))
         assert not res.failed, res
         self.wait_voters(voters or len(self.urls), timeout)
         return self
