@@ -238,7 +238,10 @@ class LocalCluster:
     def render_audit(self, node):
         """A declared file audit device: OpenBao (since 2.4) refuses API-created ones by default.
 
-        Each node writes its own file in its audit dir; values are HMAC'd.
+        The path is relative (each server runs in its node dir, so each writes its own
+        ``audit/audit.log``) and therefore the same string on every node and every cluster: OpenBao
+        compares the declared options with the stored audit table and refuses to become active when
+        they differ -- which is what a restored snapshot from another cluster would hit otherwise.
         """
         if not self.audit_log:
             return ""
@@ -246,10 +249,10 @@ class LocalCluster:
                 'audit "file" "file" {\n'
                 '  description = "every request and response, values HMAC\'d"\n'
                 '  options {\n'
-                '    file_path = "%s"\n'
+                '    file_path = "audit/audit.log"\n'
                 '    mode      = "0600"\n'
                 '  }\n'
-                '}\n') % os.path.join(node.audit_dir, "audit.log")
+                '}\n')
 
     def ensure_configs(self):
         """Write configs that differ; return the nodes whose config changed."""

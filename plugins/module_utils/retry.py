@@ -28,11 +28,11 @@ except ImportError:  # pragma: no cover
 
 try:
     import hvac.exceptions as hvac_exc
-    from hvac.adapters import JSONAdapter
+    from hvac.adapters import JSONAdapter, RawAdapter
     HAS_HVAC = True
 except ImportError:  # pragma: no cover
     hvac_exc = None
-    JSONAdapter = object
+    JSONAdapter = RawAdapter = object
     HAS_HVAC = False
 
 DEFAULT_RETRIES = 3
@@ -221,13 +221,26 @@ class LeaderFollowingAdapter(JSONAdapter):
 
     # -- the one request path ------------------------------------------------
     def request(self, method, url, headers=None, raise_exception=True, **kwargs):
+        parent = super(LeaderFollowingAdapter, self).request
+        return self._with_retry(lambda: parent(method, url, headers=headers, raise_exception=raise_exception, **kwargs))
+
+    def raw_request(self, method, url, retry=True, **kwargs):
+        """Like ``request`` but returns the ``requests.Response`` unparsed (``stream=True`` stays streaming).
+
+        JSONAdapter would call ``.json()`` on a 200 and so read a snapshot into memory.  ``retry=False`` for
+        bodies that cannot be sent twice (a file being streamed).
+        """
+        if not retry:
+            return RawAdapter.request(self, method, url, **kwargs)
+        return self._with_retry(lambda: RawAdapter.request(self, method, url, **kwargs))
+
+    def _with_retry(self, call):
         delays = self.policy.delays()
         attempt = 0
         while True:
             generation = self._generation
             try:
-                return super(LeaderFollowingAdapter, self).request(
-                    method, url, headers=headers, raise_exception=raise_exception, **kwargs)
+                return call()
             except Exception as exc:  # noqa: BLE001 - filtered below
                 if not is_retryable(exc):
                     raise
