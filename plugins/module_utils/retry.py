@@ -196,8 +196,17 @@ class LeaderFollowingAdapter(JSONAdapter):
                                    "Check that the servers run and that url/nodes are their API addresses")
         if len(sealed) == len(reachable):
             raise SealedError("Every reachable node is sealed (%s)" % ", ".join(sealed), SEALED_HINT)
-        raise QuorumLostError("No active node: %d node(s) answer but none is or knows the leader (%s)"
-                              % (len(reachable), ", ".join(reachable)), QUORUM_HINT)
+        unsealed = [u for u in reachable if u not in sealed]
+        hint = QUORUM_HINT
+        if len(unsealed) >= 2:
+            # Enough unsealed nodes for a quorum of three, yet no active one: usually a node refuses to
+            # become active (its server log says "post-unseal setup failed"), e.g. a declared audit device
+            # whose options differ from the stored audit table.
+            hint = ("%d nodes are unsealed but none becomes active: read their server logs for 'post-unseal setup "
+                    "failed' (for example a declared audit device that differs from the stored one). %s"
+                    % (len(unsealed), QUORUM_HINT))
+        raise QuorumLostError("No active node: %d node(s) answer (%d sealed) but none is or knows the leader (%s)"
+                              % (len(reachable), len(sealed), ", ".join(reachable)), hint)
 
     def move_to_leader(self, generation=None):
         """Point this adapter at the active node; thread-safe, one discovery per failure wave."""
