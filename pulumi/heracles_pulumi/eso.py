@@ -1,0 +1,170 @@
+"""External Secrets Operator: its IRSA role, the Helm release, ClusterSecretStores and ExternalSecrets."""
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from heracles_pulumi.iam import IRSA_ANNOTATION, IrsaRole, IrsaRoleArgs, OidcProvider
+from heracles_pulumi.policies import eso_read_policy, to_json
+
+ESO_API = "external-secrets.io/v1"
+ESO_CHART = "external-secrets"
+ESO_CHART_REPO = "https://charts.external-secrets.io"
+
+
+@dataclass(frozen=True)
+class VaultStoreSpec:
+    """How ESO reaches Vault: address, KV v2 mount, Kubernetes auth mount and role, token audience, CA."""
+
+    name: str
+    server: str
+    kv_path: str
+    auth_mount: str
+    role: str
+    audiences: Tuple[str, ...]
+    ca_secret: str
+    ca_namespace: str
+
+
+@dataclass(frozen=True)
+class SyncedSecret:
+    """One ExternalSecret: ``<namespace>/<name>`` from ``key`` in the Vault store (``apps/<app>/<name>``)."""
+
+    namespace: str
+    name: str
+    key: str
+
+
+@dataclass
+class EsoArgs:
+    namespace: str
+    service_account: str
+    chart_version: str
+    replicas: int
+    service_monitor: bool
+    role_name: str
+    oidc: OidcProvider
+    partition: str
+    region: str
+    account_id: str
+    secrets_prefix: str
+    vault_store: VaultStoreSpec
+    refresh_interval: str
+    aws_store_name: str = "aws-secretsmanager"
+    ssm_store_name: str = "aws-parameterstore"
+    secrets_kms_key_arns: List[str] = field(default_factory=list)
+    synced_secrets: List[SyncedSecret] = field(default_factory=list)
+    tags: Optional[dict] = None
+
+
+def eso_chart_values(replicas, service_account, role_arn, service_monitor):
+    """Controller, webhook and cert controller: ``replicas`` each, leader election, PDBs, optional ServiceMonitor."""
+    if replicas < 2:
+        raise ValueError("ESO needs at least 2 replicas (with leader election) to survive a node drain, got %d" % replicas)
+    pdb = {"enabled": True, "minAvailable": 1}
+    monitor = {"enabled": service_monitor}
+    return {
+        "installCRDs": True,
+        "replicaCount": replicas,
+        "leaderElect": True,
+        "podDisruptionBudget": pdb,
+        "serviceMonitor": monitor,
+        "metrics": {"service": {"enabled": service_monitor}},
+        "serviceAccount": {"create": True, "name": service_account, "annotations": {IRSA_ANNOTATION: role_arn}},
+        "topologySpreadConstraints": [{
+            "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": ESO_CHART}}}],
+        "webhook": {"replicaCount": replicas, "podDisruptionBudget": pdb, "serviceMonitor": monitor},
+        "certController": {"replicaCount": replicas, "podDisruptionBudget": pdb, "serviceMonitor": monitor},
+    }
+
+
+def vault_store_spec(store, service_account, namespace):
+    """Kubernetes auth: ESO logs in with a token of its own service account, issued for ``store.audiences``."""
+    return {"provider": {"vault": {
+        "server": store.server,
+        "path": store.kv_path,
+        "version": "v2",
+        "caProvider": {"type": "Secret", "name": store.ca_secret, "namespace": store.ca_namespace, "key": "ca.crt"},
+        "auth": {"kubernetes": {
+            "mountPath": store.auth_mount,
+            "role": store.role,
+            "serviceAccountRef": {"name": service_account, "namespace": namespace, "audiences": list(store.audiences)},
+        }},
+    }}}
+
+
+def aws_store_spec(service, region, service_account, namespace):
+    return {"provider": {"aws": {
+        "service": service,
+        "region": region,
+        "auth": {"jwt": {"serviceAccountRef": {"name": service_account, "namespace": namespace}}},
+    }}}
+
+
+def external_secret_spec(secret, store_name, refresh_interval):
+    return {
+        "refreshInterval": refresh_interval,
+        "secretStoreRef": {"name": store_name, "kind": "ClusterSecretStore"},
+        "target": {"name": secret.name, "creationPolicy": "Owner", "deletionPolicy": "Retain"},
+        "dataFrom": [{"extract": {"key": secret.key}}],
+    }
+
+
+class ExternalSecretsOperator(pulumi.ComponentResource):
+    """``heracles:eso:Operator`` -- ESO in HA with a Vault store (Kubernetes auth) and AWS stores (IRSA)."""
+
+    def __init__(self, name: str, args: EsoArgs, provider: k8s.Provider,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("heracles:eso:Operator", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.role = IrsaRole(f"{name}-irsa", IrsaRoleArgs(
+            role_name=args.role_name, oidc=args.oidc, namespace=args.namespace, service_account=args.service_account,
+            description=f"External Secrets Operator: read {args.secrets_prefix}/*", tags=args.tags), opts=child)
+        self.read_policy = self.role.attach_inline_policy("read", to_json(eso_read_policy(
+            args.partition, args.region, args.account_id, args.secrets_prefix, args.secrets_kms_key_arns)), parent=self)
+
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata={"name": args.namespace},
+            opts=pulumi.ResourceOptions(parent=self, provider=provider))
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name=ESO_CHART,
+            chart=ESO_CHART,
+            version=args.chart_version,
+            repository_opts={"repo": ESO_CHART_REPO},
+            namespace=args.namespace,
+            values=self.role.arn.apply(lambda arn: eso_chart_values(
+                args.replicas, args.service_account, arn, args.service_monitor)),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.namespace, self.read_policy]))
+
+        store_opts = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release])
+        vault_spec = vault_store_spec(args.vault_store, args.service_account, args.namespace)
+        self.stores = {
+            args.vault_store.name: k8s.apiextensions.CustomResource(
+                f"{name}-store-vault", api_version=ESO_API, kind="ClusterSecretStore",
+                metadata={"name": args.vault_store.name}, spec=vault_spec, opts=store_opts),
+            args.aws_store_name: k8s.apiextensions.CustomResource(
+                f"{name}-store-secretsmanager", api_version=ESO_API, kind="ClusterSecretStore",
+                metadata={"name": args.aws_store_name},
+                spec=aws_store_spec("SecretsManager", args.region, args.service_account, args.namespace),
+                opts=store_opts),
+            args.ssm_store_name: k8s.apiextensions.CustomResource(
+                f"{name}-store-parameterstore", api_version=ESO_API, kind="ClusterSecretStore",
+                metadata={"name": args.ssm_store_name},
+                spec=aws_store_spec("ParameterStore", args.region, args.service_account, args.namespace),
+                opts=store_opts),
+        }
+        secret_opts = pulumi.ResourceOptions(parent=self, provider=provider,
+                                             depends_on=[self.stores[args.vault_store.name]])
+        self.external_secrets = [k8s.apiextensions.CustomResource(
+            f"{name}-sync-{secret.namespace}-{secret.name}", api_version=ESO_API, kind="ExternalSecret",
+            metadata={"name": secret.name, "namespace": secret.namespace},
+            spec=external_secret_spec(secret, args.vault_store.name, args.refresh_interval),
+            opts=secret_opts) for secret in args.synced_secrets]
+        self.register_outputs({
+            "roleArn": self.role.arn,
+            "stores": sorted(self.stores),
+        })

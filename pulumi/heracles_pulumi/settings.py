@@ -1,0 +1,135 @@
+"""Typed stack configuration for both projects.
+
+Each field is one key of the project's config schema (``Pulumi.yaml``), named as the camelCase of the field
+name and read by the field's type. Defaults live only in ``Pulumi.yaml`` (the CLI applies them), so there is
+one place to look; a unit test keeps these fields and the schema equal.
+"""
+
+import dataclasses
+import typing
+from typing import List, Optional
+
+import pulumi
+
+
+def config_key(field_name):
+    head, *rest = field_name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _read(config, field):
+    key = config_key(field.name)
+    kind = field.type
+    secret = field.metadata.get("secret", False)
+    if typing.get_origin(kind) is typing.Union:  # Optional[...]: may be absent
+        if secret:
+            return config.get_secret(key)
+        return config.get(key)
+    if kind is bool:
+        return config.require_bool(key)
+    if kind is int:
+        return config.require_int(key)
+    if typing.get_origin(kind) in (list, List):
+        value = config.require_object(key)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError("config %s must be a list of strings, got %r" % (key, value))
+        return value
+    return config.require(key)
+
+
+def read_settings(cls, config: pulumi.Config):
+    """An instance of the dataclass ``cls`` from ``config`` (keys and types as declared in Pulumi.yaml)."""
+    return cls(**{field.name: _read(config, field) for field in dataclasses.fields(cls)})
+
+
+def secret_field():
+    return dataclasses.field(default=None, metadata={"secret": True})
+
+
+@dataclasses.dataclass(frozen=True)
+class PlatformSettings:
+    """``pulumi/platform`` config (project ``heracles-platform``)."""
+
+    environment: str
+    aws_account_id: str
+    aws_partition: str
+    cluster_mode: str
+    cluster_name: str
+    cluster_version: str
+    cluster_role_arn: str
+    subnet_ids: List[str]
+    public_access_cidrs: List[str]
+    node_instance_types: List[str]
+    node_count: int
+    oidc_provider_arn: str
+    oidc_issuer: str
+    kms_plugin_role_arns: List[str]
+    kms_admin_role_arns: List[str]
+    deployer_role_arn: str
+    operator_role_arns: List[str]
+    kms_deletion_window_days: int
+    kms_rotation_period_days: int
+    deletion_protection: bool
+    monitoring: bool
+    vault_data_dir: str
+    vault_flavour: str
+    vault_chart_version: str
+    vault_image_tag: str
+    vault_namespace: str
+    vault_release_name: str
+    vault_raft_join: str
+    vault_tls_issuer: str
+    vault_tls_issuer_kind: str
+    vault_storage_class: str
+    vault_data_storage_size: str
+    vault_audit_storage_size: str
+    vault_log_level: str
+    vault_init_secret_name: str
+    vault_init_key_alias: str
+    vault_init_recovery_window_days: int
+    eso_chart_version: str
+    eso_replicas: int
+    eso_secrets_prefix: str
+    eso_refresh_interval: str
+    eso_vault_store_name: str
+    eso_synced_secrets: List[str]
+    backup_bucket_name: str
+    backup_prefix: str
+    backup_schedule: str
+    backup_retention_days: int
+    backup_noncurrent_retention_days: int
+    backup_vault_role: str
+    backup_aws_cli_image: str
+    kubeconfig: Optional[str] = secret_field()
+
+    @property
+    def tags(self):
+        return {"project": "heracles", "environment": self.environment, "managed-by": "pulumi"}
+
+
+@dataclasses.dataclass(frozen=True)
+class VaultConfigSettings:
+    """``pulumi/vault`` config (project ``heracles-vault``)."""
+
+    environment: str
+    vault_data_dir: str
+    vault_flavour: str
+    vault_address: str
+    vault_ca_cert_file: str
+    audit_file_path: str
+    kubernetes_host: str
+    kubernetes_ca_cert_file: str
+    vault_token: Optional[str] = secret_field()
+    token_reviewer_jwt: Optional[str] = secret_field()
+
+
+def parse_synced_secret(entry):
+    """``<namespace>/<name>=<key>``, e.g. ``payments/payments-db=apps/payments/db``."""
+    try:
+        target, key = entry.split("=", 1)
+        namespace, name = target.split("/", 1)
+    except ValueError:
+        raise ValueError("esoSyncedSecrets entry %r must look like <namespace>/<name>=<key>" % entry)
+    if not namespace or not name or not key:
+        raise ValueError("esoSyncedSecrets entry %r must look like <namespace>/<name>=<key>" % entry)
+    return namespace, name, key

@@ -1,0 +1,45 @@
+"""The declared Vault configuration under ``vault/``, read with the collection's own loader.
+
+``plugins/module_utils/vault_data.py`` is the one loader: the Ansible ``vault_config`` filter and both Pulumi
+projects use it. It is imported from the installed collection when that is importable
+(``ansible_collections.heracles.secrets``), else straight from this repository's file, so a checkout
+without ``make collection`` works too.
+"""
+
+import importlib
+import importlib.util
+import os
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DEFAULT_DATA_DIR = os.path.join(REPO_ROOT, "vault")
+_COLLECTION_MODULE = "ansible_collections.heracles.secrets.plugins.module_utils.vault_data"
+_FILE = os.path.join(REPO_ROOT, "plugins", "module_utils", "vault_data.py")
+
+
+def loader():
+    """The ``vault_data`` module (``load``, ``load_environment``, ``VaultDataError``)."""
+    try:
+        return importlib.import_module(_COLLECTION_MODULE)
+    except ImportError:
+        spec = importlib.util.spec_from_file_location("heracles_vault_data", _FILE)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+def data_dir(configured=""):
+    """``configured`` relative to the repository root, or ``vault/`` there."""
+    if not configured:
+        return DEFAULT_DATA_DIR
+    return configured if os.path.isabs(configured) else os.path.join(REPO_ROOT, configured)
+
+
+def eso_vault_role(desired, environment):
+    """The Kubernetes auth mount and role that ESO's service account is bound to in ``environment``."""
+    for auth in desired["auth"]:
+        if auth["environment"] != environment:
+            continue
+        for role in auth["roles"]:
+            if "%s-eso" % environment in role["policies"]:
+                return auth, role
+    raise ValueError("vault/environments/%s.yml declares no ESO role (eso: namespace, service_account)" % environment)

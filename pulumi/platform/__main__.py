@@ -1,0 +1,103 @@
+"""heracles-platform: KMS, IAM, EKS Secrets encryption, Vault HA, ESO and backups for one environment.
+
+Reads the stack config and the declared Vault data (vault/), builds the components, exports what the
+Ansible bootstrap and operators need. Nothing here is environment-specific: that is in Pulumi.<stack>.yaml.
+"""
+
+import os
+import sys
+
+import pulumi
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+# pylint: disable=wrong-import-position
+from heracles_pulumi import vaultdata  # noqa: E402
+from heracles_pulumi.backup import BackupArgs, VaultBackup  # noqa: E402
+from heracles_pulumi.cluster import Cluster, ClusterArgs  # noqa: E402
+from heracles_pulumi.eso import EsoArgs, ExternalSecretsOperator, SyncedSecret, VaultStoreSpec  # noqa: E402
+from heracles_pulumi.init_store import InitStore, InitStoreArgs  # noqa: E402
+from heracles_pulumi.server_config import AuditDevice, ServerSpec, get_flavour  # noqa: E402
+from heracles_pulumi.settings import PlatformSettings, parse_synced_secret, read_settings  # noqa: E402
+from heracles_pulumi.vault_release import VaultCluster, VaultClusterArgs  # noqa: E402
+
+# --- config ----------------------------------------------------------------------------------------
+settings = read_settings(PlatformSettings, pulumi.Config())
+region = pulumi.Config("aws").require("region")
+desired = vaultdata.loader().load(vaultdata.data_dir(settings.vault_data_dir), [settings.environment])
+eso_auth, eso_role = vaultdata.eso_vault_role(desired, settings.environment)
+kv_path = next(mount["path"] for mount in desired["mounts"] if mount["type"] == "kv")
+name = settings.cluster_name
+kms = dict(kms_admin_arns=settings.kms_admin_role_arns, kms_deletion_window_days=settings.kms_deletion_window_days,
+           kms_rotation_period_days=settings.kms_rotation_period_days)
+flavour = get_flavour(settings.vault_flavour)
+
+# --- components ------------------------------------------------------------------------------------
+cluster = Cluster(name, ClusterArgs(
+    mode=settings.cluster_mode, name=name, region=region, partition=settings.aws_partition,
+    deployer_arn=settings.deployer_role_arn, protect=settings.deletion_protection,
+    version=settings.cluster_version, subnet_ids=settings.subnet_ids, existing_role_arn=settings.cluster_role_arn,
+    node_instance_types=settings.node_instance_types, node_count=settings.node_count,
+    public_access_cidrs=settings.public_access_cidrs, oidc_provider_arn=settings.oidc_provider_arn,
+    oidc_issuer=settings.oidc_issuer, kms_plugin_role_arns=settings.kms_plugin_role_arns,
+    kubeconfig=settings.kubeconfig, tags=settings.tags, **kms))
+
+init_store = InitStore(f"{name}-init", InitStoreArgs(
+    secret_name=settings.vault_init_secret_name, key_alias=settings.vault_init_key_alias, region=region,
+    operator_role_arns=settings.operator_role_arns, recovery_window_days=settings.vault_init_recovery_window_days,
+    protect=settings.deletion_protection, tags=settings.tags, **kms))
+
+server = ServerSpec(
+    flavour=settings.vault_flavour, release=settings.vault_release_name, namespace=settings.vault_namespace,
+    cluster_name=name, kms_region=region, kms_key_id="(set by VaultCluster)", raft_join=settings.vault_raft_join,
+    log_level=settings.vault_log_level, metrics=settings.monitoring,
+    audit_devices=tuple(AuditDevice(d["path"], d["type"], d["description"], tuple(sorted(d["options"].items())))
+                        for d in desired["audit"]))
+vault = VaultCluster(f"{name}-vault", VaultClusterArgs(
+    server=server, chart_version=settings.vault_chart_version, image_tag=settings.vault_image_tag,
+    role_name=f"{name}-vault", oidc=cluster.oidc, tls_issuer_name=settings.vault_tls_issuer,
+    tls_issuer_kind=settings.vault_tls_issuer_kind, data_storage_size=settings.vault_data_storage_size,
+    audit_storage_size=settings.vault_audit_storage_size, storage_class=settings.vault_storage_class or None,
+    service_monitor=settings.monitoring, protect=settings.deletion_protection, tags=settings.tags, **kms),
+    provider=cluster.provider)
+
+eso = ExternalSecretsOperator(f"{name}-eso", EsoArgs(
+    namespace=eso_role["bound_service_account_namespaces"][0],
+    service_account=eso_role["bound_service_account_names"][0],
+    chart_version=settings.eso_chart_version, replicas=settings.eso_replicas, service_monitor=settings.monitoring,
+    role_name=f"{name}-eso", oidc=cluster.oidc, partition=settings.aws_partition, region=region,
+    account_id=settings.aws_account_id, secrets_prefix=settings.eso_secrets_prefix,
+    refresh_interval=settings.eso_refresh_interval,
+    vault_store=VaultStoreSpec(
+        name=settings.eso_vault_store_name, server=vault.address, kv_path=kv_path, auth_mount=eso_auth["path"],
+        role=eso_role["name"], audiences=(eso_role["audience"],), ca_secret=vault.ca_secret,
+        ca_namespace=settings.vault_namespace),
+    synced_secrets=[SyncedSecret(*parse_synced_secret(entry)) for entry in settings.eso_synced_secrets],
+    tags=settings.tags), provider=cluster.provider, opts=pulumi.ResourceOptions(depends_on=[vault]))
+
+backup = VaultBackup(f"{name}-backup", BackupArgs(
+    cluster_name=name, bucket_name=settings.backup_bucket_name, prefix=settings.backup_prefix,
+    retention_days=settings.backup_retention_days,
+    noncurrent_retention_days=settings.backup_noncurrent_retention_days, schedule=settings.backup_schedule,
+    namespace=settings.vault_namespace, service_account=f"{settings.vault_release_name}-backup",
+    role_name=f"{name}-backup", oidc=cluster.oidc, partition=settings.aws_partition, region=region,
+    flavour=settings.vault_flavour,
+    vault_image="%s/%s:%s" % (flavour.image_registry, flavour.image_repository, settings.vault_image_tag),
+    aws_cli_image=settings.backup_aws_cli_image, vault_address=vault.address, vault_ca_secret=vault.ca_secret,
+    vault_auth_mount=eso_auth["path"], vault_auth_role=settings.backup_vault_role,
+    vault_audience=eso_role["audience"], restore_role_arns=settings.operator_role_arns,
+    protect=settings.deletion_protection, tags=settings.tags, **kms),
+    provider=cluster.provider, opts=pulumi.ResourceOptions(depends_on=[vault]))
+
+# --- outputs ---------------------------------------------------------------------------------------
+pulumi.export("environment", settings.environment)
+pulumi.export("vaultAddress", vault.address)
+pulumi.export("vaultRoleArn", vault.role.arn)
+pulumi.export("unsealKeyArn", vault.unseal_key.arn)
+pulumi.export("secretsKeyArn", cluster.secrets_key_arn)
+pulumi.export("encryptionConfiguration", cluster.encryption_configuration)
+pulumi.export("initSecretName", init_store.secret.name)
+pulumi.export("initKeyAlias", init_store.key.alias_name)
+pulumi.export("esoRoleArn", eso.role.arn)
+pulumi.export("backupBucket", backup.bucket.bucket)
+pulumi.export("backupKeyArn", backup.key.arn)
