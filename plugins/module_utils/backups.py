@@ -138,6 +138,8 @@ class S3Store:
 def local_snapshots(directory):
     """Snapshots in ``directory``, newest first (by modification time, then name)."""
     out = []
+    if not os.path.isdir(directory):
+        return out  # nothing kept yet (or check mode before the directory exists)
     for name in os.listdir(directory):
         path = os.path.join(directory, name)
         if name.endswith(SUFFIX) and os.path.isfile(path) and not name.startswith("."):

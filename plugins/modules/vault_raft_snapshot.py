@@ -133,10 +133,12 @@ def save(module):
         except snap.SnapshotError as exc:
             fail_snapshot(module, exc)
     directory = os.path.dirname(os.path.abspath(path))
+    if module.check_mode:
+        if not os.path.isdir(directory):
+            module.warn("%s does not exist yet; a real run needs it (roles/backup creates it)" % directory)
+        module.exit_ok(changed=True, path=path)
     if not os.path.isdir(directory):
         module.fail_json(msg="the directory of path does not exist: %s; create it (mode 0700) first" % directory)
-    if module.check_mode:
-        module.exit_ok(changed=True, path=path)
     client = module.client
     attempts = max(p["retries"], 0) + 1
     for attempt in range(attempts):

@@ -1,0 +1,166 @@
+"""backup.yml with S3 (moto server, SSE-KMS) and retention, restore.yml, and the schedule role."""
+
+import json
+import os
+import time
+import secrets as pysecrets
+import stat
+
+import boto3
+import pytest
+
+from heracles_playbook import Runner, connection_vars, recap
+from heracles_testlib import ClusterHandle, run_module
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bucket(moto_endpoint):
+    env = dict(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    os.environ.update(env)  # module-scoped: boto3 here and in the playbook subprocesses
+    kms = boto3.client("kms", endpoint_url=moto_endpoint, region_name="us-east-1")
+    key = kms.create_key(Description="heracles test backups")["KeyMetadata"]
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    name = "heracles-test-backups-%s" % pysecrets.token_hex(4)
+    s3.create_bucket(Bucket=name)
+    return dict(name=name, key_id=key["KeyId"], key_arn=key["Arn"], s3=s3, endpoint=moto_endpoint)
+
+
+@pytest.fixture(scope="module")
+def world(cluster, bucket, tmp_path_factory):
+    state = tmp_path_factory.mktemp("backup")
+    backups = state / "backups"
+    runner = Runner(state, dict(
+        heracles_vault_connection=connection_vars(cluster),
+        heracles_env="test",
+        backup_dir=str(backups),
+        backup_keep_last=1,
+        backup_remote_keep_last=1,
+        backup_min_interval="0s",  # the local inventory says 1h
+        backup_s3=dict(bucket=bucket["name"], prefix="test/raft", kms_key_id=bucket["key_id"], region="us-east-1",
+                       endpoint_url=bucket["endpoint"]),
+    ))
+    return dict(runner=runner, backups=str(backups), state=str(state), cluster=cluster, bucket=bucket)
+
+
+def objects(bucket):
+    return [o["Key"] for o in bucket["s3"].list_objects_v2(Bucket=bucket["name"], Prefix="test/raft/").get("Contents", [])]
+
+
+def snaps(world):
+    return sorted(f for f in os.listdir(world["backups"]) if f.endswith(".snap"))
+
+
+def test_backup_check_mode_writes_nothing(world):
+    proc = world["runner"].run("backup.yml", "--check")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert not os.path.exists(world["backups"]) or snaps(world) == []
+    assert objects(world["bucket"]) == []
+
+
+def test_backup_twice_with_retention_one_keeps_exactly_one(world):
+    results = []
+    for dummy in range(2):
+        proc = world["runner"].run("backup.yml")
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert recap(proc)["failed"] == 0
+        results.append(json.load(open(os.path.join(world["backups"], "last-backup.json"))))
+        time.sleep(1.1)  # distinct timestamps in the file names
+    assert results[0]["path"] != results[1]["path"]
+    assert snaps(world) == [os.path.basename(results[1]["path"])]
+    keys = objects(world["bucket"])
+    assert keys == ["test/raft/" + os.path.basename(results[1]["path"])]
+    for name in os.listdir(world["backups"]):
+        assert stat.S_IMODE(os.stat(os.path.join(world["backups"], name)).st_mode) == 0o600, name
+    assert stat.S_IMODE(os.stat(world["backups"]).st_mode) == 0o700
+    head = world["bucket"]["s3"].head_object(Bucket=world["bucket"]["name"], Key=keys[0])
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert world["bucket"]["key_id"] in head["SSEKMSKeyId"]
+    assert head["Metadata"]["sha256"] == results[1]["sha256"]
+    record = results[1]
+    assert record["status"] == "ok" and record["s3"] == "s3://%s/%s" % (world["bucket"]["name"], keys[0])
+    assert record["size"] > 0 and record["raft_index"] > 0 and record["time"].endswith("Z")
+
+
+def test_failed_backup_is_recorded(world, tmp_path):
+    runner = Runner(tmp_path, dict(heracles_vault_connection=dict(connection_vars(world["cluster"]),
+                                                                  url="https://127.0.0.1:9", nodes=[], retries=0),
+                                   backup_dir=str(tmp_path / "b"), backup_min_interval="0s"))
+    proc = runner.run("backup.yml")
+    assert proc.returncode != 0
+    record = json.load(open(str(tmp_path / "b" / "last-backup.json")))
+    assert record["status"] == "failed" and "No Vault node is reachable" in record["error"]
+    assert [f for f in os.listdir(str(tmp_path / "b")) if f.endswith((".snap", ".partial"))] == []
+
+
+def test_snapshot_s3_listing_and_fetch(world, tmp_path):
+    s3 = dict(bucket=world["bucket"]["name"], prefix="test/raft", region="us-east-1",
+              endpoint_url=world["bucket"]["endpoint"])
+    listed = run_module("vault_snapshot_s3", dict(s3, state="listed"))
+    assert not listed.failed and len(listed["objects"]) == 1
+    dest = str(tmp_path / "fetched.snap")
+    fetched = run_module("vault_snapshot_s3", dict(s3, state="fetched", latest=True, path=dest))
+    assert not fetched.failed, fetched
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+    assert fetched["sha256"] == world["bucket"]["s3"].head_object(Bucket=s3["bucket"], Key=fetched["key"])["Metadata"]["sha256"]
+    shipped = json.load(open(os.path.join(world["backups"], "last-backup.json")))["path"]
+    again = run_module("vault_snapshot_s3", dict(s3, path=shipped))  # the same file and bytes again: no change
+    assert not again.failed and again["changed"] is False
+
+
+def test_restore_playbook_from_s3_into_a_new_cluster(world, tmp_path_factory):
+    root = world["cluster"].hvac()
+    root.sys.enable_secrets_engine("kv", path="kv-restore", options={"version": "2"})
+    marker = pysecrets.token_hex(8)
+    for dummy in range(30):
+        try:
+            root.secrets.kv.v2.create_or_update_secret("marker", secret={"v": marker}, mount_point="kv-restore")
+            break
+        except Exception:  # noqa: BLE001 - kv-v2 upgrade window
+            time.sleep(0.3)
+    time.sleep(1.1)
+    assert world["runner"].run("backup.yml").returncode == 0
+    new = ClusterHandle(tmp_path_factory.mktemp("restored")).start().bootstrap()
+    try:
+        runner = Runner(tmp_path_factory.mktemp("restore-run"), dict(
+            heracles_vault_connection=connection_vars(new),
+            backup_dir=str(tmp_path_factory.mktemp("restore-dir")),
+            backup_s3=dict(bucket=world["bucket"]["name"], prefix="test/raft", region="us-east-1",
+                           endpoint_url=world["bucket"]["endpoint"]),
+            restore_force=True,
+            restore_source_init_file=world["cluster"].init_file,
+            restore_source_init_password_file=world["cluster"].password_file,
+        ))
+        check = runner.run("restore.yml", "--check")
+        assert check.returncode == 0, check.stdout[-3000:]
+        assert "kv-restore/" not in new.hvac().sys.list_mounted_secrets_engines()["data"]
+        proc = runner.run("restore.yml")
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        assert "sealed nodes: 0" in proc.stdout
+        client = new.hvac(token=False)
+        client.token = world["cluster"].root_token
+        body = client.secrets.kv.v2.read_secret_version("marker", mount_point="kv-restore", raise_on_deleted_version=True)
+        assert body["data"]["data"] == {"v": marker}
+    finally:
+        new.stop()
+
+
+def test_schedule_cron_and_systemd_units_idempotent(world, tmp_path):
+    cron_file = str(tmp_path / "cron.d" / "heracles-vault-backup")
+    os.makedirs(os.path.dirname(cron_file))
+    units = tmp_path / "units"
+    units.mkdir()
+    for method, extra in (("cron", dict(backup_schedule_cron_file=cron_file, backup_schedule_cron="17 3 * * *")),
+                          ("systemd", dict(backup_schedule_systemd_dir=str(units), backup_schedule_manage_service=False))):
+        runner = Runner(tmp_path, dict(backup_schedule_method=method, backup_schedule_user="root", **extra))
+        first = runner.run("backup-schedule.yml")
+        assert first.returncode == 0 and recap(first)["changed"] >= 1, first.stdout[-3000:]
+        again = runner.run("backup-schedule.yml")
+        assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-3000:]
+    cron = open(cron_file).read()
+    assert "17 3 * * * root cd " in cron and "playbooks/backup.yml" in cron
+    timer = (units / "heracles-vault-backup.timer").read_text()
+    service = (units / "heracles-vault-backup.service").read_text()
+    assert "OnCalendar=*-*-* 02:00:00" in timer and "Persistent=true" in timer
+    assert "Type=oneshot" in service and "playbooks/backup.yml" in service
