@@ -42,7 +42,6 @@ options:
   key:
     description: Object key to fetch (O(state=fetched)).
     type: str
-    no_log: false
   latest:
     description: Fetch the newest snapshot under the prefix.
     type: bool
