@@ -42,6 +42,11 @@ def read_yaml(path):
         return yaml.safe_load(handle) or {}
 
 
+def inventory(environment):
+    """``inventories/<environment>/group_vars/all.yml`` (what the Ansible side deploys with)."""
+    return read_yaml(os.path.join(REPO_ROOT, "inventories", environment, "group_vars", "all.yml"))
+
+
 def project_schema(project):
     """``(project name, {full key: declaration})`` from the project's Pulumi.yaml."""
     data = read_yaml(os.path.join(project_dir(project), "Pulumi.yaml"))
@@ -123,6 +128,7 @@ class Registered:
     inputs: dict
     provider: str = ""
     custom: bool = True
+    import_id: str = ""
 
 
 @dataclass
@@ -198,7 +204,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.account = account
 
     def new_resource(self, args):
-        self.resources.append(Registered(args.typ, args.name, args.inputs, custom=args.custom, provider=args.provider))
+        self.resources.append(Registered(args.typ, args.name, args.inputs, custom=args.custom, provider=args.provider,
+                                         import_id=args.resource_id or ""))
         return args.name + "-id", _computed(args, self.account)
 
     def call(self, args):

@@ -1,0 +1,433 @@
+"""Security invariants of pulumi/platform, asserted on what the program registers, once per stack.
+
+Each test reads the stack's own config (Pulumi.<stack>.yaml + Pulumi.yaml defaults) and checks the program
+built exactly that: replicas, TLS, key rotation, exact IAM actions and resources, IRSA trust on ``sub`` and
+``aud``, PDBs, the ESO API version, no plaintext secret in any resource input.
+"""
+
+import fnmatch
+import json
+
+import pytest
+import yaml
+
+from harness import inventory, plaintext_strings, unwrap
+from heracles_pulumi import policies
+from heracles_pulumi.server_config import ServerSpec, render_server_hcl
+from runs import PLATFORM_SECRETS, platform
+
+P = "heracles-platform:"
+KEY = "aws:kms/key:Key"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def cfg(run, key):
+    value = run.config[P + key] if ":" not in key else run.config[key]
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def cluster(run):
+    return cfg(run, "clusterName")
+
+
+def role_arn(run, suffix):
+    return "arn:aws:iam::%s:role/%s-%s" % (cfg(run, "awsAccountId"), cluster(run), suffix)
+
+
+def release(run, chart):
+    found = [res for res in run.of_type(RELEASE) if res.inputs["chart"] == chart]
+    assert len(found) == 1, [res.inputs["chart"] for res in run.of_type(RELEASE)]
+    return unwrap(found[0].inputs)
+
+
+def vault_values(run):
+    return release(run, cfg(run, "vaultFlavour"))["values"]
+
+
+def keys(run):
+    """{resource name: (inputs, parsed policy)} for every KMS key."""
+    return {res.name: (res.inputs, json.loads(res.inputs["policy"])) for res in run.of_type(KEY)}
+
+
+def key_arn(run, name):
+    return "arn:aws:kms:ap-northeast-1:%s:key/%s" % (cfg(run, "awsAccountId"), name)
+
+
+def inline_policy(run, name):
+    res = run.one(ROLE_POLICY, name)
+    return json.loads(res.inputs["policy"]), res.inputs["role"]
+
+
+def statements(document):
+    return document["Statement"]
+
+
+# --- Vault HA ------------------------------------------------------------------------------------
+def test_vault_runs_three_raft_voters_with_pdb_anti_affinity_and_zone_spread(stack):
+    run = platform(stack)
+    server = vault_values(run)["server"]
+    assert server["ha"]["enabled"] is True
+    assert server["ha"]["replicas"] == 3
+    assert server["ha"]["raft"]["enabled"] is True and server["ha"]["raft"]["setNodeId"] is True
+    assert server["ha"]["disruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
+    anti = server["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert [term["topologyKey"] for term in anti] == ["kubernetes.io/hostname"]
+    spread = server["topologySpreadConstraints"]
+    assert [(c["topologyKey"], c["whenUnsatisfiable"], c["maxSkew"]) for c in spread] == [
+        ("topology.kubernetes.io/zone", "DoNotSchedule", 1)]
+    assert anti[0]["labelSelector"]["matchLabels"] == spread[0]["labelSelector"]["matchLabels"]
+    assert server["auditStorage"]["enabled"] is True
+    assert server["auditStorage"]["size"] == cfg(run, "vaultAuditStorageSize")
+    assert server["authDelegator"] == {"enabled": True}
+    assert server["standalone"] == {"enabled": False} and server["dev"] == {"enabled": False}
+
+
+def test_vault_tls_is_on_everywhere(stack):
+    run = platform(stack)
+    values = vault_values(run)
+    assert values["global"]["tlsDisable"] is False
+    hcl = values["server"]["ha"]["raft"]["config"]
+    assert "tls_disable        = false" in hcl and "tls_disable = 1" not in hcl and "tls_disable = true" not in hcl
+    for name in ("tls.crt", "tls.key", "ca.crt"):
+        assert "/vault/userconfig/vault-tls/%s" % name in hcl
+    certificate = unwrap(run.one("kubernetes:cert-manager.io/v1:Certificate").inputs)
+    assert certificate["spec"]["secretName"] == "vault-tls"
+    assert certificate["spec"]["issuerRef"]["name"] == cfg(run, "vaultTlsIssuer")
+    # every name a joining node checks is on the certificate
+    server_names = [line.split("=")[1].strip().strip('"') for line in hcl.splitlines() if "leader_tls_servername" in line]
+    assert len(server_names) == 3
+    assert set(server_names) <= set(certificate["spec"]["dnsNames"])
+    assert hcl.count("leader_ca_cert_file") == 3
+    store = unwrap(run.one("kubernetes:external-secrets.io/v1:ClusterSecretStore", "%s-eso-store-vault" % cluster(run)).inputs)
+    assert store["spec"]["provider"]["vault"]["server"].startswith("https://")
+    assert store["spec"]["provider"]["vault"]["caProvider"]["name"] == "vault-tls"
+
+
+def test_vault_hcl_in_chart_is_the_pure_rendering_with_awskms_on_the_unseal_key(stack):
+    run = platform(stack)
+    hcl = vault_values(run)["server"]["ha"]["raft"]["config"]
+    unseal = key_arn(run, "%s-vault-unseal-key" % cluster(run))
+    assert 'seal "awskms" {\n  region     = "%s"\n  kms_key_id = "%s"\n}' % (cfg(run, "aws:region"), unseal) in hcl
+    spec = ServerSpec(flavour="vault", release="vault", namespace="vault", cluster_name=cluster(run),
+                      kms_region=cfg(run, "aws:region"), kms_key_id=unseal, log_level=cfg(run, "vaultLogLevel"),
+                      metrics=cfg(run, "monitoring"))
+    assert hcl == render_server_hcl(spec)
+    assert "performance_multiplier" in hcl.split('storage "raft"')[1].split("\n}\n")[0]
+    assert "disable_mlock = true" in hcl  # HashiCorp Vault flavour
+
+
+def test_vault_service_account_is_annotated_with_its_irsa_role(stack):
+    run = platform(stack)
+    account = vault_values(run)["server"]["serviceAccount"]
+    assert account["create"] is True and account["name"] == "vault"
+    assert account["annotations"] == {"eks.amazonaws.com/role-arn": role_arn(run, "vault")}
+
+
+def test_openbao_flavour_declares_audit_and_drops_disable_mlock(stack):
+    run = platform(stack, "openbao")
+    values = release(run, "openbao")
+    assert values["repositoryOpts"]["repo"] == "https://openbao.github.io/openbao-helm"
+    server = values["values"]["server"]
+    assert server["image"] == {"registry": "quay.io", "repository": "openbao/openbao", "tag": "2.6.2"}
+    hcl = server["ha"]["raft"]["config"]
+    assert "disable_mlock" not in hcl
+    assert 'audit "file" "file" {' in hcl and 'file_path = "/openbao/audit/audit.log"' in hcl
+    assert server["auditStorage"]["mountPath"] == "/openbao/audit"
+
+
+def test_kubernetes_auto_join_variant(stack):
+    hcl = vault_values(platform(stack, "k8s-join"))["server"]["ha"]["raft"]["config"]
+    assert hcl.count("retry_join {") == 1
+    assert 'auto_join_scheme      = "https"' in hcl and "provider=k8s" in hcl
+    assert 'leader_tls_servername = "vault.vault.svc"' in hcl
+
+
+# --- KMS -----------------------------------------------------------------------------------------
+def test_every_key_rotates_and_has_the_stack_deletion_window(stack):
+    run = platform(stack)
+    found = keys(run)
+    assert sorted(found) == sorted("%s-%s" % (cluster(run), name) for name in (
+        "secrets-key", "vault-unseal-key", "backup-kms-key", "init-kms-key"))
+    for name, (inputs, _) in found.items():
+        assert inputs["enableKeyRotation"] is True, name
+        assert inputs["rotationPeriodInDays"] == cfg(run, "kmsRotationPeriodDays"), name
+        assert inputs["deletionWindowInDays"] == cfg(run, "kmsDeletionWindowDays"), name
+        assert inputs["keyUsage"] == "ENCRYPT_DECRYPT", name
+
+
+def _grants(policy):
+    """{sid: (principals, actions, condition)} for the usage statements; checks the admin one on the way."""
+    admin, *usage = statements(policy)
+    assert admin["Sid"] == "KeyAdministration"
+    assert admin["Action"] == list(policies.KEY_ADMIN_ACTIONS)
+    assert not set(admin["Action"]) & policies.KMS_USE_ACTIONS
+    out = {}
+    for statement in usage:
+        assert statement["Effect"] == "Allow"
+        principals = statement["Principal"]["AWS"]
+        principals = principals if isinstance(principals, list) else [principals]
+        assert "*" not in principals and not any(p.endswith(":root") for p in principals)
+        out[statement["Sid"]] = (sorted(principals), sorted(statement["Action"]), statement.get("Condition"))
+    return admin, out
+
+
+def test_key_policies_grant_only_the_roles_that_need_them(stack):
+    run = platform(stack)
+    name = cluster(run)
+    region = cfg(run, "aws:region")
+    operators = sorted(cfg(run, "operatorRoleArns"))
+    found = keys(run)
+    for _, (_, policy) in found.items():
+        admin, _ = _grants(policy)
+        admins = admin["Principal"]["AWS"]
+        assert sorted(admins if isinstance(admins, list) else [admins]) == sorted(cfg(run, "kmsAdminRoleArns"))
+
+    assert _grants(found["%s-vault-unseal-key" % name][1])[1] == {
+        "VaultAutoUnseal": ([role_arn(run, "vault")], ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"], None)}
+    s3 = {"StringEquals": {"kms:ViaService": "s3.%s.amazonaws.com" % region}}
+    assert _grants(found["%s-backup-kms-key" % name][1])[1] == {
+        "BackupJobEncryptsThroughS3": ([role_arn(run, "backup")], ["kms:GenerateDataKey"], s3),
+        "OperatorsRestoreThroughS3": (operators, ["kms:Decrypt", "kms:DescribeKey"], s3)}
+    assert _grants(found["%s-init-kms-key" % name][1])[1] == {
+        "OperatorsThroughSecretsManager": (operators, sorted(policies.INIT_MATERIAL_ACTIONS), {
+            "StringEquals": {"kms:ViaService": "secretsmanager.%s.amazonaws.com" % region}})}
+    assert _grants(found["%s-secrets-key" % name][1])[1] == {
+        "KubernetesSecretsEnvelopeEncryption": ([role_arn(run, "cluster")], ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"],
+                                                None),
+        "LetEksCreateItsGrant": ([cfg(run, "deployerRoleArn")], ["kms:CreateGrant", "kms:DescribeKey"],
+                                 {"Bool": {"kms:GrantIsForAWSResource": "true"}})}
+
+
+# --- EKS Secrets encryption ------------------------------------------------------------------------
+def test_created_cluster_encrypts_secrets_with_the_secrets_key(stack):
+    run = platform(stack)
+    eks = run.one("aws:eks/cluster:Cluster")
+    assert eks.inputs["encryptionConfig"] == {
+        "provider": {"keyArn": key_arn(run, "%s-secrets-key" % cluster(run))}, "resources": ["secrets"]}
+    assert eks.inputs["deletionProtection"] is cfg(run, "deletionProtection")
+    assert eks.inputs["vpcConfig"]["endpointPublicAccess"] is bool(cfg(run, "publicAccessCidrs"))
+    assert run.outputs["encryptionConfiguration"] is None
+
+
+def test_adopted_cluster_is_imported_with_the_same_encryption_config(stack):
+    run = platform(stack, "adopt")
+    eks = run.one("aws:eks/cluster:Cluster")
+    assert eks.import_id == cluster(run)
+    assert eks.inputs["encryptionConfig"]["resources"] == ["secrets"]
+    assert eks.inputs["roleArn"] == cfg(run, "clusterRoleArn")
+    assert not run.of_type("aws:eks/nodeGroup:NodeGroup") and not run.of_type(
+        "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+
+
+def test_self_managed_cluster_gets_a_kms_v2_encryption_configuration(stack):
+    run = platform(stack, "self-managed")
+    assert not run.of_type("aws:eks/cluster:Cluster")
+    document = yaml.safe_load(run.outputs["encryptionConfiguration"])
+    assert document["kind"] == "EncryptionConfiguration"
+    assert document["apiVersion"] == "apiserver.config.k8s.io/v1"
+    (rule,) = document["resources"]
+    assert rule["resources"] == ["secrets"]
+    assert rule["providers"][0]["kms"]["apiVersion"] == "v2"
+    assert rule["providers"][-1] == {"identity": {}}
+    _, grants = _grants(keys(run)["%s-secrets-key" % cluster(run)][1])
+    assert grants == {"KubernetesSecretsEnvelopeEncryption": (
+        cfg(run, "kmsPluginRoleArns"), ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"], None)}
+
+
+# --- IAM -----------------------------------------------------------------------------------------
+def test_exactly_three_inline_policies_with_exact_actions_and_resources(stack):
+    run = platform(stack)
+    name, account, region = cluster(run), cfg(run, "awsAccountId"), cfg(run, "aws:region")
+    assert sorted(res.name for res in run.of_type(ROLE_POLICY)) == sorted(
+        ["%s-vault-irsa-unseal" % name, "%s-eso-irsa-read" % name, "%s-backup-irsa-write" % name])
+
+    vault, role = inline_policy(run, "%s-vault-irsa-unseal" % name)
+    assert role == "%s-vault" % name
+    assert statements(vault) == [{"Sid": "VaultAutoUnseal", "Effect": "Allow",
+                                  "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"],
+                                  "Resource": key_arn(run, "%s-vault-unseal-key" % name)}]
+
+    eso, role = inline_policy(run, "%s-eso-irsa-read" % name)
+    prefix = cfg(run, "esoSecretsPrefix")
+    assert role == "%s-eso" % name
+    assert statements(eso) == [
+        {"Sid": "ReadSecretsUnderPrefix", "Effect": "Allow", "Action": list(policies.ESO_SECRETSMANAGER_ACTIONS),
+         "Resource": "arn:aws:secretsmanager:%s:%s:secret:%s/*" % (region, account, prefix)},
+        {"Sid": "ReadParametersUnderPrefix", "Effect": "Allow", "Action": list(policies.ESO_SSM_ACTIONS),
+         "Resource": ["arn:aws:ssm:%s:%s:parameter/%s" % (region, account, prefix),
+                      "arn:aws:ssm:%s:%s:parameter/%s/*" % (region, account, prefix)]}]
+    # ESO can read neither Vault's init material nor another environment's secrets
+    init_secret = "arn:aws:secretsmanager:%s:%s:secret:%s-AbCdEf" % (region, account, cfg(run, "vaultInitSecretName"))
+    assert not fnmatch.fnmatchcase(init_secret, statements(eso)[0]["Resource"])
+    assert cfg(run, "environment") in prefix.split("/")
+
+    backup, role = inline_policy(run, "%s-backup-irsa-write" % name)
+    bucket, backup_key = cfg(run, "backupBucketName"), key_arn(run, "%s-backup-kms-key" % name)
+    assert role == "%s-backup" % name
+    assert statements(backup) == [
+        {"Sid": "WriteSnapshotsUnderPrefix", "Effect": "Allow", "Action": ["s3:PutObject"],
+         "Resource": "arn:aws:s3:::%s/%s*" % (bucket, cfg(run, "backupPrefix")),
+         "Condition": {"StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms",
+                                        "s3:x-amz-server-side-encryption-aws-kms-key-id": backup_key}}},
+        {"Sid": "EncryptWithBackupKey", "Effect": "Allow", "Action": ["kms:GenerateDataKey"], "Resource": backup_key}]
+
+
+def _service_accounts(run):
+    """(namespace, name) of the service account each IRSA role is meant for, read from what is deployed."""
+    vault_sa = vault_values(run)["server"]["serviceAccount"]["name"]
+    eso_values = release(run, "external-secrets")
+    backup_sa = unwrap(run.one("kubernetes:core/v1:ServiceAccount").inputs)["metadata"]
+    return {
+        "vault": (cfg(run, "vaultNamespace"), vault_sa),
+        "eso": (eso_values["namespace"], eso_values["values"]["serviceAccount"]["name"]),
+        "backup": (backup_sa["namespace"], backup_sa["name"]),
+        "ebs-csi": ("kube-system", "ebs-csi-controller-sa"),
+    }
+
+
+@pytest.mark.parametrize("variant", ["stack", "adopt", "self-managed"])
+def test_irsa_trust_pins_provider_sub_and_aud(stack, variant):
+    run = platform(stack, variant)
+    if variant == "stack":
+        issuer = "oidc.eks.example/id/%s-eks" % cluster(run)
+        provider_arn = "arn:aws:mock:iam:%s-oidc" % cluster(run)
+        assert run.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider").inputs["clientIdLists"] == [
+            "sts.amazonaws.com"]
+    else:
+        issuer = cfg(run, "oidcIssuer")[len("https://"):]
+        provider_arn = cfg(run, "oidcProviderArn")
+    accounts = _service_accounts(run)
+    irsa_roles = {res.inputs["name"][len(cluster(run)) + 1:]: json.loads(res.inputs["assumeRolePolicy"])
+                  for res in run.of_type(ROLE) if "Federated" in res.inputs["assumeRolePolicy"]}
+    expected = {"vault", "eso", "backup"} | ({"ebs-csi"} if variant == "stack" else set())
+    assert set(irsa_roles) == expected
+    for suffix, trust in irsa_roles.items():
+        namespace, account = accounts[suffix]
+        assert trust["Statement"] == [{
+            "Sid": "AssumeFromServiceAccount", "Effect": "Allow", "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                "%s:sub" % issuer: "system:serviceaccount:%s:%s" % (namespace, account),
+                "%s:aud" % issuer: "sts.amazonaws.com"}}}], suffix
+
+
+# --- ESO -----------------------------------------------------------------------------------------
+def test_eso_release_is_highly_available(stack):
+    run = platform(stack)
+    values = release(run, "external-secrets")["values"]
+    assert values["replicaCount"] == cfg(run, "esoReplicas") >= 2
+    assert values["leaderElect"] is True
+    for part in (values, values["webhook"], values["certController"]):
+        assert part["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+        assert part["serviceMonitor"]["enabled"] is cfg(run, "monitoring")
+    assert values["webhook"]["replicaCount"] >= 2 and values["certController"]["replicaCount"] >= 2
+    assert values["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": role_arn(run, "eso")}
+
+
+def test_eso_objects_use_the_v1_api_and_stores_match_vault_data(stack):
+    run = platform(stack)
+    env = cfg(run, "environment")
+    crs = [res for res in run.resources if res.type.startswith("kubernetes:external-secrets.io/")]
+    assert crs and {res.inputs["apiVersion"] for res in crs} == {"external-secrets.io/v1"}
+    stores = {res.inputs["metadata"]["name"]: unwrap(res.inputs)["spec"]["provider"]
+              for res in run.of_type("kubernetes:external-secrets.io/v1:ClusterSecretStore")}
+    assert sorted(stores) == sorted([cfg(run, "esoVaultStoreName"), "aws-secretsmanager", "aws-parameterstore"])
+    vault = stores[cfg(run, "esoVaultStoreName")]["vault"]
+    assert vault["path"] == "kv-%s" % env and vault["version"] == "v2"
+    assert vault["auth"]["kubernetes"] == {
+        "mountPath": "kubernetes-%s" % env, "role": "external-secrets",
+        "serviceAccountRef": {"name": "external-secrets", "namespace": "external-secrets", "audiences": ["vault"]}}
+    for name, service in (("aws-secretsmanager", "SecretsManager"), ("aws-parameterstore", "ParameterStore")):
+        assert stores[name]["aws"] == {"service": service, "region": cfg(run, "aws:region"), "auth": {"jwt": {
+            "serviceAccountRef": {"name": "external-secrets", "namespace": "external-secrets"}}}}
+
+
+def test_external_secrets_refresh_interval_and_ownership(stack):
+    run = platform(stack)
+    synced = run.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
+    assert len(synced) == len(cfg(run, "esoSyncedSecrets")) > 0
+    interval = cfg(run, "esoRefreshInterval")
+    assert interval in ("1h", "30m", "15m", "10m", "5m")  # never slower than the 1h the seed documents require
+    for res in synced:
+        spec = unwrap(res.inputs)["spec"]
+        assert spec["refreshInterval"] == interval
+        assert spec["secretStoreRef"] == {"name": cfg(run, "esoVaultStoreName"), "kind": "ClusterSecretStore"}
+        assert spec["target"]["creationPolicy"] == "Owner"
+
+
+# --- backups -------------------------------------------------------------------------------------
+def test_backup_bucket_is_versioned_encrypted_private_and_expires(stack):
+    run = platform(stack)
+    backup_key = key_arn(run, "%s-backup-kms-key" % cluster(run))
+    assert run.one("aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"] == {"status": "Enabled"}
+    (rule,) = run.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": backup_key}
+    block = run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(block[flag] is True for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                                "restrictPublicBuckets"))
+    (life,) = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    assert life["status"] == "Enabled" and life["filter"] == {"prefix": cfg(run, "backupPrefix")}
+    assert life["expiration"] == {"days": cfg(run, "backupRetentionDays")}
+    assert life["noncurrentVersionExpiration"] == {"noncurrentDays": cfg(run, "backupNoncurrentRetentionDays")}
+    bucket = run.one("aws:s3/bucket:Bucket").inputs
+    assert bucket["forceDestroy"] is (not cfg(run, "deletionProtection"))
+    denies = statements(json.loads(run.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"]))
+    assert [d["Sid"] for d in denies] == ["DenyInsecureTransport", "DenyOtherEncryptionKeys"]
+
+
+def test_backup_cronjob_snapshots_and_ships_with_the_backup_key(stack):
+    run = platform(stack)
+    cron = unwrap(run.one("kubernetes:batch/v1:CronJob").inputs)["spec"]
+    assert cron["schedule"] == cfg(run, "backupSchedule") and cron["concurrencyPolicy"] == "Forbid"
+    pod = cron["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "vault-backup"
+    (snapshot,) = pod["initContainers"]
+    assert "operator raft snapshot save" in snapshot["command"][-1]
+    assert "auth/kubernetes-%s/login" % cfg(run, "environment") in snapshot["command"][-1]
+    (ship,) = pod["containers"]
+    env = {item["name"]: item["value"] for item in ship["env"]}
+    assert env["BACKUP_KMS_KEY_ARN"] == key_arn(run, "%s-backup-kms-key" % cluster(run))
+    assert env["BACKUP_BUCKET"] == cfg(run, "backupBucketName") and env["BACKUP_PREFIX"] == cfg(run, "backupPrefix")
+    assert '--sse aws:kms --sse-kms-key-id "${BACKUP_KMS_KEY_ARN}"' in ship["command"][-1]
+    token = [v for v in pod["volumes"] if v["name"] == "vault-token"][0]["projected"]["sources"][0]
+    assert token["serviceAccountToken"]["audience"] == "vault"
+
+
+def test_init_store_matches_the_inventory_the_bootstrap_uses(stack):
+    run = platform(stack)
+    connection = inventory(stack)["heracles_vault_connection"]
+    secret = run.one("aws:secretsmanager/secret:Secret").inputs
+    assert secret["name"] == connection["aws_secret_name"] == run.outputs["initSecretName"]
+    assert "secretString" not in secret  # the value is written once by vault_init, never by Pulumi
+    assert run.outputs["initKeyAlias"] == connection["aws_kms_key_id"]
+    assert secret["kmsKeyId"] == key_arn(run, "%s-init-kms-key" % cluster(run))
+
+
+# --- whole program -------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", ["stack", "self-managed"])
+def test_no_plaintext_secret_in_any_resource_input(stack, variant):
+    run = platform(stack, variant)
+    secret_values = list(PLATFORM_SECRETS.values()) if variant == "self-managed" else []
+    secret_values += ["mock-kubeconfig-token-5f0c1d"]
+    for res in run.resources:
+        for path, text in plaintext_strings(res.inputs):
+            assert not any(value in text for value in secret_values), "%s %s.%s holds a secret in plaintext" % (
+                res.type, res.name, path)
+            assert "PRIVATE KEY" not in text, "%s %s.%s holds a private key" % (res.type, res.name, path)
+    provider = run.one("pulumi:providers:kubernetes").inputs
+    if variant == "stack" or "kubeconfig" in provider:
+        assert not list(plaintext_strings(provider["kubeconfig"])), "the kubeconfig must be a Pulumi secret"
+
+
+def test_kubernetes_objects_go_to_the_stack_cluster_and_names_are_prefixed(stack):
+    run = platform(stack)
+    k8s = [res for res in run.resources if res.custom and res.type.startswith("kubernetes:")]
+    assert k8s and all(res.provider.split("::")[-1].startswith("%s-k8s" % cluster(run)) for res in k8s), [
+        (res.name, res.provider) for res in k8s if "%s-k8s" % cluster(run) not in res.provider]
+    names = [res.name for res in run.resources if res.type != "pulumi:pulumi:Stack"]
+    assert [name for name in names if name != cluster(run) and not name.startswith(cluster(run) + "-")] == []
