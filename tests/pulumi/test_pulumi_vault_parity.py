@@ -1,0 +1,106 @@
+"""Both appliers of vault/ produce the same objects: roles/configure (Ansible) and pulumi/vault (pulumi-vault).
+
+For each stack, the pulumi/vault program runs under mocks and the pulumi-vault resources it registered are
+mapped to ``{(kind, id): attributes}`` (``vault_objects.pulumi_objects``). The Ansible side is the same
+``vault_data.load()`` output mapped the way roles/configure applies it (``vault_objects.ansible_objects``),
+with the per-deployment settings of inventories/<env>/group_vars/all.yml. The maps must be equal.
+"""
+
+import shutil
+
+import pytest
+import yaml
+
+import harness
+from ansible_collections.heracles.secrets.plugins.module_utils import vault_data
+from harness import inventory, plaintext_strings, unwrap
+from heracles_pulumi.vault_objects import KINDS, ansible_objects, duration_seconds, pulumi_objects
+from runs import VAULT_SECRETS, vault_project
+
+DATA_DIR = harness.os.path.join(harness.REPO_ROOT, "vault")
+CONFIGURE_TASKS = harness.os.path.join(harness.REPO_ROOT, "roles", "configure", "tasks", "main.yml")
+
+
+def registered(run):
+    return pulumi_objects([(res.type, unwrap(res.inputs)) for res in run.resources if res.custom])
+
+
+def ansible_side(environment, data_dir=DATA_DIR, audit_file_path=None):
+    group_vars = inventory(environment)
+    path = group_vars["configure_audit_file_path"] if audit_file_path is None else audit_file_path
+    return ansible_objects(vault_data.load(data_dir, [environment]), path, group_vars.get("configure_kubernetes"))
+
+
+def test_both_appliers_produce_the_same_objects(stack):
+    pulumi_side = registered(vault_project(stack))
+    expected = ansible_side(stack)
+    assert sorted(pulumi_side) == sorted(expected)
+    for key, attributes in expected.items():
+        assert pulumi_side[key] == attributes, key
+    # the comparison covers every kind of object the data declares, and is not trivially small
+    assert {kind for kind, _ in expected} == set(KINDS)
+    assert len(expected) >= 15
+
+
+def test_openbao_without_api_audit_devices_on_both_sides(stack):
+    pulumi_side = registered(vault_project(stack, "openbao"))
+    assert pulumi_side == ansible_side(stack, audit_file_path="")
+    assert not [key for key in pulumi_side if key[0] == "audit"]
+
+
+def test_a_change_in_the_data_reaches_both_sides(stack, tmp_path):
+    """Declare one more application in a copy of vault/: both sides gain exactly its role and policy."""
+    data_dir = tmp_path / "vault"
+    shutil.copytree(DATA_DIR, data_dir)
+    env_file = data_dir / "environments" / ("%s.yml" % stack)
+    declared = yaml.safe_load(env_file.read_text())
+    declared["apps"].append({"name": "ledger", "namespace": "ledger", "service_account": "ledger"})
+    env_file.write_text(yaml.safe_dump(declared))
+
+    run = harness.run_program("vault", stack, overrides={"vaultDataDir": str(data_dir)}, secrets=VAULT_SECRETS)
+    changed = registered(run)
+    assert changed == ansible_side(stack, data_dir=str(data_dir))
+    added = set(changed) - set(ansible_side(stack))
+    assert added == {("acl_policy", "%s-app-ledger" % stack), ("kubernetes_role", "kubernetes-%s/ledger" % stack)}
+
+
+def test_vault_token_and_reviewer_jwt_stay_pulumi_secrets(stack):
+    run = vault_project(stack)
+    for res in run.resources:
+        for path, text in plaintext_strings(res.inputs):
+            for value in VAULT_SECRETS.values():
+                assert value not in text, "%s %s.%s holds a secret in plaintext" % (res.type, res.name, path)
+    provider = run.one("pulumi:providers:vault").inputs
+    assert unwrap(provider["token"]) == VAULT_SECRETS["vaultToken"] and not list(plaintext_strings(provider["token"]))
+
+
+def test_the_configure_role_applies_what_the_mapping_assumes():
+    """ansible_objects mirrors roles/configure task by task: same modules, same loops over the loaded data."""
+    with open(CONFIGURE_TASKS) as handle:
+        tasks = yaml.safe_load(handle)
+    calls = []
+    for task in tasks:
+        module = [key for key in task if key.startswith("heracles.secrets.") or key == "ansible.builtin.set_fact"][0]
+        calls.append((module, task.get("loop", "")))
+    assert calls == [
+        ("ansible.builtin.set_fact", ""),
+        ("heracles.secrets.vault_policy", ""),
+        ("heracles.secrets.vault_mount", "{{ configure_desired.mounts }}"),
+        ("heracles.secrets.vault_policy", ""),
+        ("heracles.secrets.vault_auth_kubernetes", "{{ configure_desired.auth }}"),
+        ("heracles.secrets.vault_audit", "{{ configure_desired.audit }}"),
+    ]
+    assert tasks[1]["heracles.secrets.vault_policy"]["policy_type"] == "password"
+    assert tasks[5]["when"] == "configure_audit_file_path | length > 0"
+    assert tasks[4]["heracles.secrets.vault_auth_kubernetes"]["exclusive_roles"] is True
+
+
+@pytest.mark.parametrize("text, seconds", [("15m", 900), ("1h", 3600), ("1h30m", 5400), ("3600", 3600), (120, 120),
+                                           (None, None)])
+def test_durations_compare_by_value(text, seconds):
+    assert duration_seconds(text) == seconds
+
+
+def test_an_unmapped_vault_resource_fails_loudly():
+    with pytest.raises(ValueError, match="no mapping"):
+        pulumi_objects([("vault:index/token:Token", {})])
