@@ -7,7 +7,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from heracles_pulumi.iam import IRSA_ANNOTATION, IrsaRole, IrsaRoleArgs, OidcProvider
+from heracles_pulumi.iam import IrsaRole, IrsaRoleArgs, OidcProvider
 from heracles_pulumi.kms import KmsKey, KmsKeyArgs
 from heracles_pulumi.policies import (BACKUP_KMS_ACTIONS, BACKUP_RESTORE_KMS_ACTIONS, KeyGrant, backup_bucket_policy,
                                       backup_write_policy, to_json, via_service)

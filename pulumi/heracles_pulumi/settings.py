@@ -42,10 +42,6 @@ def read_settings(cls, config: pulumi.Config):
     return cls(**{field.name: _read(config, field) for field in dataclasses.fields(cls)})
 
 
-def secret_field():
-    return dataclasses.field(default=None, metadata={"secret": True})
-
-
 @dataclasses.dataclass(frozen=True)
 class PlatformSettings:
     """``pulumi/platform`` config (project ``heracles-platform``)."""
@@ -100,7 +96,7 @@ class PlatformSettings:
     backup_noncurrent_retention_days: int
     backup_vault_role: str
     backup_aws_cli_image: str
-    kubeconfig: Optional[str] = secret_field()
+    kubeconfig: Optional[str] = dataclasses.field(default=None, metadata={"secret": True})
 
     @property
     def tags(self):
@@ -119,8 +115,8 @@ class VaultConfigSettings:
     audit_file_path: str
     kubernetes_host: str
     kubernetes_ca_cert_file: str
-    vault_token: Optional[str] = secret_field()
-    token_reviewer_jwt: Optional[str] = secret_field()
+    vault_token: Optional[str] = dataclasses.field(default=None, metadata={"secret": True})
+    token_reviewer_jwt: Optional[str] = dataclasses.field(default=None, metadata={"secret": True})
 
 
 def parse_synced_secret(entry):

@@ -12,7 +12,7 @@ VAULT_SECRETS = {"vaultToken": "hvs.mock-vault-token-8c2e41", "tokenReviewerJwt"
 
 
 def _account(stack):
-    _, config, _ = harness.stack_config("platform", stack)
+    config = harness.stack_config("platform", stack)[1]
     return config["heracles-platform:awsAccountId"]
 
 

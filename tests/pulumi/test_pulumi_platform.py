@@ -153,7 +153,7 @@ def test_every_key_rotates_and_has_the_stack_deletion_window(stack):
     found = keys(run)
     assert sorted(found) == sorted("%s-%s" % (cluster(run), name) for name in (
         "secrets-key", "vault-unseal-key", "backup-kms-key", "init-kms-key"))
-    for name, (inputs, _) in found.items():
+    for name, (inputs, dummy) in found.items():
         assert inputs["enableKeyRotation"] is True, name
         assert inputs["rotationPeriodInDays"] == cfg(run, "kmsRotationPeriodDays"), name
         assert inputs["deletionWindowInDays"] == cfg(run, "kmsDeletionWindowDays"), name
@@ -182,8 +182,8 @@ def test_key_policies_grant_only_the_roles_that_need_them(stack):
     region = cfg(run, "aws:region")
     operators = sorted(cfg(run, "operatorRoleArns"))
     found = keys(run)
-    for _, (_, policy) in found.items():
-        admin, _ = _grants(policy)
+    for dummy, policy in found.values():
+        admin = _grants(policy)[0]
         admins = admin["Principal"]["AWS"]
         assert sorted(admins if isinstance(admins, list) else [admins]) == sorted(cfg(run, "kmsAdminRoleArns"))
 
@@ -234,7 +234,7 @@ def test_self_managed_cluster_gets_a_kms_v2_encryption_configuration(stack):
     assert rule["resources"] == ["secrets"]
     assert rule["providers"][0]["kms"]["apiVersion"] == "v2"
     assert rule["providers"][-1] == {"identity": {}}
-    _, grants = _grants(keys(run)["%s-secrets-key" % cluster(run)][1])
+    grants = _grants(keys(run)["%s-secrets-key" % cluster(run)][1])[1]
     assert grants == {"KubernetesSecretsEnvelopeEncryption": (
         cfg(run, "kmsPluginRoleArns"), ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"], None)}
 

@@ -91,7 +91,7 @@ def settings_duration(text):
 
 
 def test_vault_stacks_use_the_inventory_settings(stack):
-    _, config, _ = stack_config("vault", stack)
+    config = stack_config("vault", stack)[1]
     group_vars = inventory(stack)
     assert config["heracles-vault:vaultAddress"] == group_vars["heracles_vault_connection"]["url"]
     assert config["heracles-vault:auditFilePath"] == group_vars["configure_audit_file_path"]

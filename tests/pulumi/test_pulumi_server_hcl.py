@@ -77,8 +77,8 @@ def start_and_probe(binary, config_file, workdir, port, ca_file):
                 break
             except (OSError, ValueError):
                 if time.time() > deadline:
-                    pytest.fail("bao server did not answer sys/seal-status in %ss; log:\n%s" % (START_TIMEOUT,
-                                                                                              tail(log_path, 40)))
+                    pytest.fail("bao server did not answer sys/seal-status in %ss; log:\n%s"
+                                % (START_TIMEOUT, tail(log_path, 40)))
                 time.sleep(0.1)
     finally:
         proc.terminate()
