@@ -74,7 +74,7 @@ class ServerSpec:
     namespace: str
     cluster_name: str
     kms_region: str
-    kms_key_id: str
+    kms_key_id: str = ""
     replicas: int = 3
     raft_join: str = "addresses"
     tls_secret: str = "vault-tls"
@@ -189,6 +189,8 @@ def _audit_blocks(spec):
 
 def render_seal(spec):
     """The awskms seal: the key ARN and region only; credentials come from IRSA (web identity)."""
+    if not spec.kms_key_id or not spec.kms_region:
+        raise ValueError("the awskms seal of %s needs kms_key_id and kms_region" % spec.cluster_name)
     return _block('seal "awskms"', [
         "region     = %s" % hcl_string(spec.kms_region),
         "kms_key_id = %s" % hcl_string(spec.kms_key_id),

@@ -90,8 +90,7 @@ class VaultCluster(pulumi.ComponentResource):
             spec=certificate_manifest(server, args.tls_issuer_name, args.tls_issuer_kind)["spec"],
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.namespace]))
 
-        resolved = pulumi.Output.all(self.unseal_key.arn, self.role.arn).apply(
-            lambda values: dataclasses.replace(server, kms_key_id=values[0]))
+        resolved = self.unseal_key.arn.apply(lambda arn: dataclasses.replace(server, kms_key_id=arn))
         self.server_hcl = resolved.apply(render_server_hcl)
         self.values = pulumi.Output.all(resolved, self.role.arn).apply(lambda values: chart_values(
             values[0], ReleaseSpec(

@@ -49,7 +49,7 @@ init_store = InitStore(f"{name}-init", InitStoreArgs(
 
 server = ServerSpec(
     flavour=settings.vault_flavour, release=settings.vault_release_name, namespace=settings.vault_namespace,
-    cluster_name=name, kms_region=region, kms_key_id="(set by VaultCluster)", raft_join=settings.vault_raft_join,
+    cluster_name=name, kms_region=region, raft_join=settings.vault_raft_join,
     log_level=settings.vault_log_level, metrics=settings.monitoring,
     audit_devices=tuple(AuditDevice(d["path"], d["type"], d["description"], tuple(sorted(d["options"].items())))
                         for d in desired["audit"]))

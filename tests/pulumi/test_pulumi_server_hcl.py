@@ -112,7 +112,9 @@ def test_rendered_server_config_starts_a_real_server(stack, variant, tmp_path):
     assert status["type"] == "shamir" and status["initialized"] is False and status["sealed"] is True
     unknown = re.findall(r"unknown or unsupported field (\S+)", log)
     allowed = ["disable_mlock"] if get_flavour(flavour).disable_mlock else []  # OpenBao removed mlock; Vault needs it
-    assert [field for field in unknown if field not in allowed] == [], log
+    rejected = [field for field in unknown if field not in allowed]
+    assert rejected == [], "the server ignores %s in the rendered config (misplaced or misspelt); log:\n%s" % (
+        rejected, log)
     if variant == "stack":
         assert "raft retry join initiated" in log  # the retry_join blocks were read
 
