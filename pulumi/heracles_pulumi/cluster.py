@@ -5,7 +5,10 @@ Three modes (stack config ``clusterMode``):
 - ``create``: a new EKS cluster with ``encryption_config`` (the secrets key, resources ``secrets``), its
   IAM OIDC provider (for IRSA), a managed node group across the given subnets and the EBS CSI add-on.
 - ``adopt``: an existing EKS cluster imported into the stack (``import_``), declared with the same
-  ``encryption_config``; the OIDC provider already exists and is given by ARN and issuer.
+  ``encryption_config``; the OIDC provider already exists and is given by ARN and issuer. Pulumi imports
+  only a resource whose declared inputs match the live one, so the cluster must already use this stack's key:
+  ``pulumi up --target <URN of the secrets key>``, then ``aws eks associate-encryption-config`` with its
+  ARN, then a full ``pulumi up``.
 - ``self-managed``: no EKS; the stack renders a kube-apiserver ``EncryptionConfiguration`` (KMS v2) as
   the output ``encryptionConfiguration`` and grants the KMS plugin's role the key.
 """
@@ -160,7 +163,7 @@ class Cluster(pulumi.ComponentResource):
             opts=opts)
 
     def _create_oidc(self, name, args, child):
-        issuer = self.cluster.identities.apply(lambda identities: identities[0]["oidcs"][0]["issuer"])
+        issuer = self.cluster.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
         provider = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], tags=args.tags, opts=child)
         return OidcProvider(arn=provider.arn, issuer=issuer)
