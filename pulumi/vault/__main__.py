@@ -10,7 +10,9 @@ import sys
 
 import pulumi
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+PULUMI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+if PULUMI_DIR not in sys.path:
+    sys.path.insert(0, PULUMI_DIR)  # the shared package heracles_pulumi
 
 # pylint: disable=wrong-import-position
 from heracles_pulumi import vaultdata  # noqa: E402
