@@ -40,7 +40,7 @@ options:
     type: str
     required: true
   secrets:
-    description: C({path: {field: password_policy}}) -- the fields to rotate and the policy that generates each.
+    description: "C({path: {field: password_policy}}): the fields to rotate and the policy that generates each."
     type: dict
     required: true
   window:

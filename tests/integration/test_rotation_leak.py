@@ -121,6 +121,6 @@ def test_kv_rotate_refuses_missing_secret_and_bad_versions(world):
     cluster = world["cluster"]
     res = run_module("vault_kv_rotate", cluster.conn(mount="kv-dev", secrets={"apps/none/x": {"password": "heracles-strong"}}))
     assert res.failed and "seed it first" in res["msg"]
-    res = run_module("vault_kv_rotate", cluster.conn(mount="kv-dev", secrets={"apps/orders/db": {"password": "heracles-strong"}},
-                                                    destroy_versions=["latest"]))
+    args = cluster.conn(mount="kv-dev", secrets={"apps/orders/db": {"password": "heracles-strong"}}, destroy_versions=["latest"])
+    res = run_module("vault_kv_rotate", args)
     assert res.failed and "version numbers or 'previous'" in res["msg"]
