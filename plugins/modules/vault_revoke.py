@@ -15,7 +15,7 @@ version_added: "0.1.0"
 description:
   - Revokes each token in O(token_accessors) (C(POST /v1/auth/token/revoke-accessor)) together with its children,
     and every lease under each of O(lease_prefixes) (C(PUT /v1/sys/leases/revoke-prefix/<prefix>)).
-  - Idempotent: an accessor that no longer resolves, or a prefix with no leases, is reported as already revoked.
+  - Idempotent. An accessor that no longer resolves, or a prefix with no leases, is reported as already revoked.
   - Token accessors are not secrets (they cannot be used to authenticate), so they appear in the result.
 author: heracles.secrets contributors (!UNKNOWN)
 seealso:
