@@ -22,6 +22,7 @@ help:
 	@echo "make test    - install test deps, then ansible-test sanity, ansible-lint and the pytest suite"
 	@echo "make down    - stop the local cluster (data kept);  make clean - stop it and remove .local/"
 	@echo "make build   - build the collection tarball"
+	@echo "make bench   - benchmarks on a fresh local cluster (QUICK=1: a small run) -> benchmarks/results/"
 
 # --- environment ---------------------------------------------------------------------------
 $(VENV)/.runtime: requirements.txt
@@ -92,3 +93,20 @@ sanity: dev $(GETPIP_CACHE)/get_pip_24_2.py
 	@# is ignored, lists no files and skips every test.
 	@command -v git >/dev/null && git -C $(SANITY_DIR) init -q || true
 	cd $(SANITY_DIR) && $(BIN)/ansible-test sanity --python 3.11 --color no --requirements
+
+# --- benchmarks ----------------------------------------------------------------------------
+# .venv-bench holds the competitor (the `ansible` package with community.hashi_vault) and matplotlib: never a
+# runtime dependency. Our side runs from .venv. QUICK=1: N=50, one make up, a few minutes.
+.PHONY: bench
+BENCH_VENV := .venv-bench
+QUICK      ?=
+BENCH_ARGS ?=
+
+$(BENCH_VENV)/.installed: benchmarks/requirements.txt
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q -r benchmarks/requirements.txt
+	@touch $@
+
+bench: venv collection $(BENCH_VENV)/.installed
+	$(BIN)/python benchmarks/bench.py $(if $(QUICK),--quick) $(BENCH_ARGS)

@@ -76,6 +76,19 @@ def delete_secret(client, mount, path):
     client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point=mount)
 
 
+def list_keys(client, mount, path):
+    """``LIST /v1/<mount>/metadata/<path>`` -> the names directly under ``path`` (folders end in ``/``).
+
+    An empty set when nothing is stored there (404). Other errors (403 without ``list``, ...) propagate.
+    Soft-deleted and destroyed secrets are listed: their metadata still exists.
+    """
+    try:
+        resp = client.secrets.kv.v2.list_secrets(path=path, mount_point=mount)
+    except hvac_exc.InvalidPath:
+        return set()
+    return set(((resp or {}).get("data") or {}).get("keys") or [])
+
+
 def list_paths(client, mount, prefix=""):
     """All secret paths under ``prefix`` (recursive ``LIST /v1/<mount>/metadata/...``)."""
     out, todo = [], [prefix.strip("/")]

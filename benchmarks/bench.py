@@ -1,0 +1,299 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, heracles.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``make bench``: a fresh local cluster, every method measured in the same run, one report.
+
+    .venv/bin/python benchmarks/bench.py [--quick] [--n 1000] [--sizes 100,1000,5000] [--repeats 3]
+
+1. ``make up`` (``playbooks/site.yml`` with the local inventory, on free ports in a temporary directory), timed to
+   three unsealed voters and to the end, then again (the rerun); the last cluster stays up for the rest;
+2. seeding N secrets x 3 fields with ours (``seed.yml``), the community loop (first run, rerun, rerun with
+   ``read_before_write``), raw hvac sequential and threaded -- each on its own KV mount, with its rerun,
+   the changed count and the KV versions the run created; methods alternate inside each repeat;
+3. raft snapshot save: ``vault_raft_snapshot`` vs a plain streamed GET;
+4. ``latest.json`` (raw samples + summary), ``latest.md`` and the chart (matplotlib, from the benchmark venv).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import datetime
+import glob
+import importlib.metadata as importlib_metadata
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import methods  # noqa: E402
+import report  # noqa: E402
+from methods import ROOT, BenchError, Recorder, Target  # noqa: E402
+
+from ansible_collections.heracles.secrets.plugins.module_utils.local_cluster import LocalCluster  # noqa: E402
+
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) .*PLAY \[Configure")
+NODES = 3
+PORT_STEP = 10
+
+
+def log(message):
+    sys.stderr.write("[%s] %s\n" % (time.strftime("%H:%M:%S"), message))
+    sys.stderr.flush()
+
+
+def _port_free(port):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def free_base_port(low=20000, high=50000):
+    """A base port whose API and cluster ports for every node are free."""
+    for base in range(low + (os.getpid() % 200) * 100, high, 100):
+        if all(_port_free(base + i * PORT_STEP + j) for i in range(NODES) for j in (0, 1)):
+            return base
+    raise BenchError("no free port range")
+
+
+# ---------------------------------------------------------------------------------------------- make up
+class UpCluster:
+    """A cluster made by ``playbooks/site.yml`` in ``state_dir`` on ``base_port`` (the local inventory otherwise)."""
+
+    def __init__(self, state_dir, base_port):
+        self.state_dir = state_dir
+        self.base_port = base_port
+        self.base_dir = os.path.join(state_dir, "cluster")
+        self.urls = ["https://127.0.0.1:%d" % (base_port + i * PORT_STEP) for i in range(NODES)]
+        self.target = Target(self.urls, os.path.join(self.base_dir, "tls", "ca.pem"),
+                             os.path.join(self.base_dir, "init.vault"), os.path.join(state_dir, "vault-pass"))
+
+    def extra_vars(self):
+        return dict(heracles_state_dir=self.state_dir, local_cluster_base_dir=self.base_dir,
+                    local_cluster_password_file=self.target.password_file, local_cluster_base_port=self.base_port,
+                    heracles_vault_connection=self.target.connection_vars())
+
+    def site(self, ours_bin, log_path):
+        vars_file = os.path.join(self.state_dir, "up-vars.json")
+        with open(vars_file, "w") as handle:
+            json.dump(self.extra_vars(), handle)
+        cmd = [os.path.join(ours_bin, "ansible-playbook"), "-i", "inventories/local", "playbooks/site.yml",
+               "-e", "@" + vars_file]
+        env = methods.subprocess_env(dict(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_LOG_PATH=log_path,
+                                          ANSIBLE_COLLECTIONS_PATH=methods.COLLECTIONS))
+        started = time.time()
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+        seconds = time.time() - started
+        if proc.returncode != 0:
+            raise BenchError("make up (site.yml) failed:\n%s\n%s" % (proc.stdout[-4000:], proc.stderr[-2000:]))
+        return started, seconds, methods.recap(proc.stdout)
+
+    def destroy(self):
+        LocalCluster(self.base_dir, node_count=NODES, base_port=self.base_port, port_step=PORT_STEP).destroy()
+
+
+def voters_time(log_path, started):
+    """Seconds from start to the first line of the Configure play (bootstrap has waited for the voters)."""
+    try:
+        with open(log_path) as handle:
+            for line in handle:
+                match = LOG_TIME.match(line)
+                if match:
+                    moment = time.mktime(time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")) + int(match.group(2)) / 1000.0
+                    return moment - started
+    except OSError:
+        pass
+    return None
+
+
+def measure_up(workdir, ours_bin, repeat, keep):
+    state = os.path.join(workdir, "up-%d" % repeat)
+    os.makedirs(state)
+    cluster = UpCluster(state, free_base_port())
+    try:
+        log_path = os.path.join(state, "site.log")
+        started, total, first_recap = cluster.site(ours_bin, log_path)
+        to_voters = voters_time(log_path, started)
+        dummy, rerun, rerun_recap = cluster.site(ours_bin, os.path.join(state, "site-rerun.log"))
+        sample = dict(repeat=repeat, total=round(total, 3), to_voters=None if to_voters is None else round(to_voters, 3),
+                      rerun=round(rerun, 3), changed=(first_recap or {}).get("changed"),
+                      rerun_changed=(rerun_recap or {}).get("changed"))
+        log("make up      r%d  %.1f s (three unsealed voters after %s s), again %.1f s changed=%s"
+            % (repeat, total, "%.1f" % to_voters if to_voters else "?", rerun, sample["rerun_changed"]))
+    except BaseException:
+        cluster.destroy()
+        raise
+    if not keep:
+        cluster.destroy()
+    return sample, cluster
+
+
+# ---------------------------------------------------------------------------------------------- the run
+def versions_meta(ours_bin, bench_bin):
+    meta = dict(python=platform.python_version(), cpus=os.cpu_count(), machine=platform.machine())
+    for name, key in (("ansible-core", "ansible_core"), ("hvac", "hvac"), ("requests", "requests")):
+        try:
+            meta[key] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            meta[key] = "?"
+    try:
+        out = subprocess.run([os.path.join(ours_bin, "bao"), "version"], capture_output=True, text=True, timeout=30,
+                             check=False).stdout
+        meta["openbao"] = (re.findall(r"v(\d+\.\d+\.\d+)", out) or ["?"])[0]
+    except OSError:
+        meta["openbao"] = "?"
+    manifests = glob.glob(os.path.join(os.path.dirname(bench_bin or "/nonexistent"), "lib", "python*", "site-packages",
+                                       "ansible_collections", "community", "hashi_vault", "MANIFEST.json"))
+    if manifests:
+        with open(manifests[0]) as handle:
+            meta["community_hashi_vault"] = json.load(handle)["collection_info"]["version"]
+    return meta
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+    parser.add_argument("--quick", action="store_true", help="small run: N=50, sizes 20,50,200, one make up")
+    parser.add_argument("--n", type=int, help="secrets for the side-by-side table (1000; 50 with --quick)")
+    parser.add_argument("--sizes", help="comma-separated N for the chart (ours and raw hvac)")
+    parser.add_argument("--community-sizes", help="N at which the community loop runs (default: N only)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure for the fast methods")
+    parser.add_argument("--community-repeats", type=int, default=1, help="runs per figure for the community loop")
+    parser.add_argument("--up-repeats", type=int, help="make up measurements (3; 1 with --quick)")
+    parser.add_argument("--snapshot-mb", type=float, help="padding written before the snapshot test (32; 8 with --quick)")
+    parser.add_argument("--ours-bin", default=os.path.join(ROOT, ".venv", "bin"))
+    parser.add_argument("--bench-bin", default=os.path.join(ROOT, ".venv-bench", "bin"))
+    parser.add_argument("--skip-community", action="store_true")
+    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    parser.add_argument("--render", metavar="JSON", help="only rebuild the report and chart from a results JSON")
+    args = parser.parse_args(argv)
+    args.n = args.n or (50 if args.quick else 1000)
+    sizes = args.sizes or ("20,50,200" if args.quick else "100,1000,5000")
+    args.sizes = sorted(set([int(s) for s in sizes.split(",") if s.strip()] + [args.n]))
+    if args.community_sizes:
+        args.community_sizes = sorted(set(int(s) for s in args.community_sizes.split(",") if s.strip()))
+    else:
+        args.community_sizes = [args.n]
+    if args.skip_community:
+        args.community_sizes = []
+    args.up_repeats = args.up_repeats if args.up_repeats is not None else (1 if args.quick else 3)
+    args.snapshot_mb = args.snapshot_mb if args.snapshot_mb is not None else (8 if args.quick else 32)
+    return args
+
+
+def run(args):
+    workdir = tempfile.mkdtemp(prefix="heracles-bench-")
+    os.chmod(workdir, 0o700)
+    results = dict(meta=dict(started=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                             quick=args.quick, n=args.n, sizes=args.sizes, community_sizes=args.community_sizes,
+                             repeats=args.repeats, community_repeats=args.community_repeats,
+                             concurrency=methods.CONCURRENCY, secrets_per_folder=methods.SECRETS_PER_FOLDER,
+                             snapshot_padding_mb=args.snapshot_mb, notes=[]),
+                   samples=[], snapshot=[], up=[])
+    results["meta"].update(versions_meta(args.ours_bin, args.bench_bin if args.community_sizes else None))
+    cluster = None
+    try:
+        for repeat in range(args.up_repeats):
+            sample, cluster = measure_up(workdir, args.ours_bin, repeat, keep=repeat == args.up_repeats - 1)
+            results["up"].append(sample)
+        recorder = Recorder(cluster.target, workdir, args.ours_bin, args.bench_bin, log=log)
+        for n in args.sizes:
+            for repeat in range(args.repeats):
+                secrets = methods.make_secrets(n, seed=n * 100 + repeat)
+                order = ["ours", "hvac-threads", "hvac-seq"]
+                if n in args.community_sizes and repeat < args.community_repeats:
+                    order.insert(1, "community")
+                # rotate the order per repeat so no method always runs first (caches, raft log compaction)
+                order = order[repeat % len(order):] + order[:repeat % len(order)]
+                for method in order:
+                    recorder.seed(method, n, repeat, secrets)
+        results["samples"] = recorder.samples
+        padded = methods.pad_for_snapshot(cluster.target, "b-snapshot-padding", args.snapshot_mb)
+        log("snapshot padding: %d x 128 KB" % padded)
+        snap_dir = os.path.join(workdir, "snapshots")
+        os.makedirs(snap_dir, mode=0o700)
+        for repeat in range(args.repeats):
+            for method in (["get", "module"] if repeat % 2 == 0 else ["module", "get"]):
+                path = os.path.join(snap_dir, "%s-%d.snap" % (method, repeat))
+                if method == "get":
+                    out = methods.snapshot_get(cluster.target, path)
+                else:
+                    out = methods.snapshot_module(cluster.target, path, args.ours_bin)
+                out.update(method=method, repeat=repeat)
+                results["snapshot"].append(out)
+                log("snapshot     %-6s r%d %.2f s  %.1f MB" % (method, repeat, out["seconds"], out["bytes"] / 1e6))
+                os.unlink(path)
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.community_repeats < args.repeats and args.community_sizes:
+        results["meta"]["notes"].append(
+            "The community loop ran %d time(s) per figure, the other methods %d times: at about 0.27 s a secret one "
+            "community run of N=1000 takes minutes." % (args.community_repeats, args.repeats))
+    return results
+
+
+def write_outputs(results, out_dir, bench_bin):
+    os.makedirs(out_dir, exist_ok=True)
+    chart_name = "seed_per_secret.png"
+    results["summary"] = report.summarize(results)
+    with open(os.path.join(out_dir, "latest.json"), "w") as handle:
+        json.dump(results, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    chart = None
+    python = os.path.join(bench_bin, "python")
+    if os.path.exists(python):
+        proc = subprocess.run([python, os.path.join(HERE, "chart.py"), os.path.join(out_dir, "latest.json"),
+                               os.path.join(out_dir, chart_name)], capture_output=True, text=True, timeout=300, check=False)
+        if proc.returncode == 0:
+            chart = chart_name
+        else:
+            log("chart not drawn: %s" % proc.stderr[-2000:])
+    with open(os.path.join(out_dir, "latest.md"), "w") as handle:
+        handle.write(report.render_markdown(results, chart=chart))
+    log("wrote %s/latest.md, latest.json%s" % (out_dir, ", " + chart_name if chart else ""))
+
+
+def _terminate(signum, frame):
+    raise SystemExit("stopped by signal %d" % signum)  # so the cluster and the work directory are cleaned up
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.render:
+        with open(args.render) as handle:
+            results = json.load(handle)
+        results.pop("summary", None)
+        write_outputs(results, args.out, args.bench_bin)
+        return 0
+    signal.signal(signal.SIGTERM, _terminate)
+    log("benchmark: N=%d, sizes %s, community at %s, %d repeats (community %d), %d make up run(s)"
+        % (args.n, args.sizes, args.community_sizes or "-", args.repeats, args.community_repeats, args.up_repeats))
+    if args.community_sizes and not os.path.exists(os.path.join(args.bench_bin, "ansible-playbook")):
+        raise SystemExit("%s/ansible-playbook is missing: run `make bench` (it creates .venv-bench)" % args.bench_bin)
+    started = time.time()
+    results = run(args)
+    results["meta"]["wall_seconds"] = round(time.time() - started, 1)
+    write_outputs(results, args.out, args.bench_bin)
+    for target in results["summary"]["targets"]:
+        log("target: %s -> %s (%s)" % (target["target"], target["text"], report.met_text(target["met"]).strip("*")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The benchmark harness (benchmarks/) does not rot: its pure pieces on fake numbers, and a tiny real run.
+
+No timing is asserted here: machines are noisy. The 545 MB benchmark venv (community.hashi_vault, matplotlib)
+is not needed: the smoke run covers ours (seed.yml) and raw hvac only.
+"""
+
+import os
+import sys
+
+import pytest
+
+from heracles_testlib import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import bench  # noqa: E402
+import methods  # noqa: E402
+import report  # noqa: E402
+
+
+def fake_results(n=1000):
+    samples = []
+    figures = {  # method -> phase -> seconds per repeat
+        "ours-playbook": {"first": [7.0, 6.0, 8.0], "rerun": [5.0, 5.5, 4.5]},
+        "ours-module": {"first": [4.0, 4.2, 3.8], "rerun": [2.0, 2.1, 1.9]},
+        "community": {"first": [270.0], "rerun": [275.0], "rerun_rbw": [280.0]},
+        "hvac-seq": {"first": [9.0, 9.5, 8.5], "rerun": [9.0, 9.1, 8.9]},
+        "hvac-threads": {"first": [4.0, 4.4, 3.6], "rerun": [4.0, 4.1, 3.9]},
+    }
+    for method, phases in figures.items():
+        for phase, values in phases.items():
+            for repeat, seconds in enumerate(values):
+                clean = method.startswith("ours") or phase == "rerun_rbw"
+                changed = 0 if phase != "first" and clean else n
+                samples.append(dict(method=method, n=n, phase=phase, repeat=repeat, seconds=seconds, changed=changed,
+                                    versions_created=changed))
+    samples.append(dict(method="ours-playbook", n=5000, phase="first", repeat=0, seconds=30.0, changed=5000,
+                        versions_created=5000))
+    snapshot = [dict(method="get", repeat=0, seconds=0.5, bytes=20e6),
+                dict(method="module", repeat=0, seconds=1.0, bytes=20e6, module_seconds=0.6)]
+    up = [dict(repeat=0, total=40.0, to_voters=15.0, rerun=20.0, rerun_changed=0)]
+    return dict(meta=dict(n=n, quick=False, cpus=2, repeats=3, community_repeats=1, started="2026-01-01 00:00 UTC",
+                          notes=["a note"]), samples=samples, snapshot=snapshot, up=up)
+
+
+def test_summary_takes_medians_and_ratios_from_the_same_run():
+    summary = report.summarize(fake_results())
+    row = report.find(summary["rows"], "ours-playbook", 1000, "first")
+    assert (row["runs"], row["seconds"], row["per_secret_ms"]) == (3, 7.0, 7.0)
+    targets = dict((t["id"], t) for t in summary["targets"])
+    assert targets["community"]["value"] == pytest.approx(270.0 / 7.0) and targets["community"]["met"] is False
+    assert targets["module-first"]["value"] == pytest.approx(1.0) and targets["module-first"]["met"] is True
+    assert targets["rerun"]["met"] is True and targets["rerun"]["value"] == pytest.approx(5.0 / 7.0)
+    assert targets["snapshot"]["value"] == pytest.approx(0.5) and targets["snapshot"]["met"] is False
+
+
+def test_rerun_target_fails_when_versions_are_created():
+    results = fake_results()
+    for sample in results["samples"]:
+        if sample["method"] == "ours-playbook" and sample["phase"] == "rerun":
+            sample["versions_created"] = 3
+    targets = dict((t["id"], t) for t in report.summarize(results)["targets"])
+    assert targets["rerun"]["met"] is False
+
+
+def test_markdown_has_the_tables_and_the_chart():
+    text = report.render_markdown(fake_results(), chart="seed_per_secret.png")
+    assert "## Targets" in text and "**missed**" in text and "| met |" in text
+    assert "| community.hashi_vault `vault_kv2_write` loop | rerun, `read_before_write: true` | 1 | 280 |" in text
+    assert "![time per secret by method and N](seed_per_secret.png)" in text
+    assert "| 5000 | 6.00 (1) |" in text  # the sweep table: ours at N=5000 only
+    assert "three unsealed voters | 1 | 15.0 |" in text
+    assert "- a note" in text
+
+
+def test_missing_figures_render_as_not_measured():
+    results = fake_results()
+    results["samples"] = [s for s in results["samples"] if s["method"] != "community"]
+    results["snapshot"] = []
+    text = report.render_markdown(results)
+    assert "not measured" in text and "Raft snapshot" not in text
+
+
+def test_arguments_quick_and_full():
+    quick = bench.parse_args(["--quick"])
+    assert (quick.n, quick.sizes, quick.community_sizes, quick.up_repeats) == (50, [20, 50, 200], [50], 1)
+    full = bench.parse_args([])
+    assert (full.n, full.sizes, full.community_sizes, full.up_repeats) == (1000, [100, 1000, 5000], [1000], 3)
+    assert bench.parse_args(["--skip-community"]).community_sizes == []
+
+
+def test_secrets_layout():
+    secrets = methods.make_secrets(25, seed=1)
+    assert len(secrets) == 25 and sorted(secrets)[0] == "apps/app-0000/s00" and "apps/app-0002/s04" in secrets
+    assert all(sorted(fields) == ["password", "url", "username"] for fields in secrets.values())
+    assert methods.make_secrets(25, seed=2) != secrets
+
+
+@pytest.mark.slow
+def test_smoke_ours_and_raw_hvac_on_a_real_cluster(cluster, tmp_path):
+    """N=5 through the real harness: seed.yml (first run + rerun) and raw hvac, then the report."""
+    target = methods.Target(cluster.urls, cluster.ca_cert, cluster.init_file, cluster.password_file)
+    recorder = methods.Recorder(target, str(tmp_path), os.path.join(ROOT, ".venv", "bin"))
+    secrets = methods.make_secrets(5, seed=3)
+    for method in ("ours", "hvac-threads"):
+        recorder.seed(method, 5, 0, secrets)
+    by = dict(((s["method"], s["phase"]), s) for s in recorder.samples)
+    assert by[("ours-playbook", "first")]["changed"] == 5 and by[("ours-playbook", "first")]["versions_created"] == 5
+    assert by[("ours-playbook", "rerun")]["changed"] == 0 and by[("ours-playbook", "rerun")]["versions_created"] == 0
+    assert by[("ours-module", "rerun")]["seconds"] > 0
+    assert by[("hvac-threads", "rerun")]["versions_created"] == 5  # blind writes: the floor, not idempotent
+    snap = methods.snapshot_get(target, str(tmp_path / "get.snap"))
+    assert snap["bytes"] > 0
+    results = dict(meta=dict(n=5, quick=True), samples=recorder.samples, snapshot=[dict(snap, method="get", repeat=0)])
+    text = report.render_markdown(results)
+    assert "raw hvac, thread pool" in text and "| rerun | 1 |" in text
