@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: up down clean test sanity lint pytest units integration collection build venv dev help
+.PHONY: up down clean test sanity lint pytest units integration molecule molecule-kind collection build venv dev help
 
 help:
 	@echo "make up      - create .venv, install pinned deps + the collection, start and bootstrap the local 3-node cluster"
@@ -23,6 +23,8 @@ help:
 	@echo "make down    - stop the local cluster (data kept);  make clean - stop it and remove .local/"
 	@echo "make build   - build the collection tarball"
 	@echo "make bench   - benchmarks on a fresh local cluster (QUICK=1: a small run) -> benchmarks/results/"
+	@echo "make molecule      - molecule test -s default (the local flow on a cluster of its own; part of make test)"
+	@echo "make molecule-kind - molecule test -s kind (needs Docker, kind, helm and kubectl)"
 
 # --- environment ---------------------------------------------------------------------------
 $(VENV)/.runtime: requirements.txt
@@ -63,6 +65,7 @@ test: dev collection
 	$(MAKE) --no-print-directory sanity
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory pytest
+	$(MAKE) --no-print-directory molecule
 
 pytest: dev collection
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests
@@ -72,6 +75,13 @@ units: dev collection
 
 integration: dev collection
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/integration
+
+# Molecule scenarios live in extensions/molecule/; run them by name (the kind driver is absent here).
+molecule: dev collection
+	$(BIN)/molecule test -s default
+
+molecule-kind: dev collection
+	$(BIN)/molecule test -s kind
 
 lint: dev collection
 	$(BIN)/ansible-lint --profile production --offline
