@@ -38,6 +38,7 @@ except ImportError:  # pragma: no cover
 DEFAULT_RETRIES = 3
 DEFAULT_RETRY_DELAY = 1.0
 DEFAULT_BACKOFF = 2.0
+MAX_LATE_FOLLOWS = 2  # extra attempts, each only after the leader actually moved
 MAX_DELAY = 30.0
 
 # Server answers that mean "try again shortly", matched on the error text.
@@ -161,7 +162,7 @@ class LeaderFollowingAdapter(JSONAdapter):
 
         Calls ``GET /v1/sys/leader`` (unauthenticated) on each candidate.
         """
-        reachable, sealed, advertised = [], [], []
+        reachable, sealed, advertised, silent = [], [], [], []
         last_exc = None
         for url in self.candidates():
             try:
@@ -169,6 +170,8 @@ class LeaderFollowingAdapter(JSONAdapter):
             except Exception as exc:  # noqa: BLE001 - any failure means "not this one"
                 if requests is not None and isinstance(exc, requests.exceptions.SSLError):
                     raise
+                if requests is not None and isinstance(exc, requests.exceptions.Timeout):
+                    silent.append(url)
                 last_exc = exc
                 continue
             reachable.append(url)
@@ -190,6 +193,11 @@ class LeaderFollowingAdapter(JSONAdapter):
         if advertised:
             # The leader exists but is not reachable from here: standbys forward.
             return reachable[0] if self.configured_url not in reachable else self.configured_url
+        if not reachable and silent:
+            # Connected but no answer: a node that has just lost quorum blocks while it steps down.
+            raise QuorumLostError("No active node: %s accepted connections but did not answer sys/leader in time "
+                                  "(a node that has lost quorum blocks while it steps down)" % ", ".join(silent),
+                                  QUORUM_HINT)
         if not reachable:
             raise UnreachableError("No Vault node is reachable (tried %s): %s"
                                    % (", ".join(self.candidates()), last_exc),
@@ -245,7 +253,7 @@ class LeaderFollowingAdapter(JSONAdapter):
 
     def _with_retry(self, call):
         delays = self.policy.delays()
-        attempt = 0
+        attempt = follows = 0
         while True:
             generation = self._generation
             try:
@@ -256,15 +264,20 @@ class LeaderFollowingAdapter(JSONAdapter):
                 if HAS_HVAC and isinstance(exc, hvac_exc.InternalServerError) and not is_no_leader(exc):
                     raise  # a real server-side error; retrying does not help
                 if attempt >= len(delays):
-                    if self.follow_leader:
-                        # Say *why* it keeps failing: quorum lost / all sealed / all down.
-                        self.find_leader()
-                    raise
+                    if not self.follow_leader:
+                        raise
+                    # Say *why* it keeps failing (quorum lost / all sealed / all down) -- or, when an election
+                    # finished just as the budget ran out, follow the new leader: a slow election on a loaded
+                    # host must not fail a run that the next request would complete.
+                    before = _norm(self.base_uri)
+                    if follows >= MAX_LATE_FOLLOWS or _norm(self.move_to_leader()) == before:
+                        raise
+                    follows += 1
+                    continue
                 self.policy.sleep(delays[attempt])
                 attempt += 1
                 if self.follow_leader:
                     try:
                         self.move_to_leader(generation)
                     except (QuorumLostError, SealedError, UnreachableError):
-                        if attempt >= len(delays):
-                            raise
+                        pass  # maybe mid-election: try again where we are; the last failure says why

@@ -215,6 +215,8 @@ class FakeNode:
                     answer = node.routes.get(path, (404, {"errors": []}))
                     if isinstance(answer, list):  # a script: one answer per request, the last repeats
                         answer = answer.pop(0) if len(answer) > 1 else answer[0]
+                    if callable(answer):  # a script with side effects (e.g. an election elsewhere)
+                        answer = answer()
                     status, body = answer
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -387,6 +389,50 @@ def test_request_moves_to_leader(fake_nodes, first):
         assert a.data_requests() == [("GET", DATA_PATH)]
 
 
+def test_request_follows_a_leader_elected_as_the_retries_run_out(fake_nodes):
+    """A slow election (loaded host): the new leader appears only after the last retry failed."""
+    a, b = fake_nodes(2)
+    calls = []
+
+    def no_leader_then_elect():
+        calls.append(1)
+        if len(calls) == 4:  # the last attempt: b wins the election meanwhile
+            b.leader = leader_of(b)
+        return 500, NO_LEADER_BODY
+
+    a.routes[DATA_PATH] = no_leader_then_elect
+    b.routes[DATA_PATH] = (200, {"data": {"from": "b"}})
+    waits = []
+    adapter = make_adapter(a.url, [b.url], waits)
+    assert adapter.get(DATA_PATH) == {"data": {"from": "b"}}
+    assert waits == [1.0, 2.0, 4.0] and len(calls) == 4
+    assert [(h["from"], h["to"]) for h in adapter.history] == [(a.url, b.url)]
+
+
+def test_request_gives_up_when_no_leader_appears(fake_nodes):
+    (a,) = fake_nodes(1)
+    a.routes[DATA_PATH] = (500, NO_LEADER_BODY)
+    waits = []
+    with pytest.raises(QuorumLostError):
+        make_adapter(a.url, [], waits).get(DATA_PATH)
+    assert waits == [1.0, 2.0, 4.0] and len(a.data_requests()) == 4
+
+
+def test_find_leader_on_a_silent_node_says_quorum():
+    """A node that accepts connections but does not answer (stepping down after losing quorum)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)  # the kernel completes the handshake; nobody ever answers
+    try:
+        silent = "http://127.0.0.1:%d" % sock.getsockname()[1]
+        with pytest.raises(QuorumLostError) as info:
+            make_adapter(silent, [closed_port_url()]).find_leader()
+        assert silent in str(info.value) and "did not answer" in str(info.value)
+        assert "unseal-recovery" in info.value.hint
+    finally:
+        sock.close()
+
+
 @pytest.mark.parametrize("status", [502, 504, 429])
 def test_request_retries_gateway_and_rate_limit_answers_in_place(fake_nodes, status):
     """A load balancer's 502/504 or a 429 is retried on the same (leader) node."""
@@ -444,9 +490,9 @@ def test_request_all_sealed_says_why_after_retries(fake_nodes):
     with pytest.raises(SealedError):
         adapter.get(DATA_PATH)
     assert waits == [1.0, 2.0, 4.0]
-    # After each wait the adapter looks for a leader first; after the last wait that look-up
-    # is the final attempt, so the request itself went out three times, all to the configured node.
-    assert len(a.data_requests()) == 3
+    # After each wait the adapter looks for a leader (none: it stays put) and tries again; after the
+    # last failure one more look-up says why. The request went out 1 + 3 times, all to the configured node.
+    assert len(a.data_requests()) == 4
     assert b.data_requests() == []
     assert adapter.history == []
 
