@@ -16,6 +16,7 @@ import tempfile
 
 from ansible_collections.heracles.secrets.plugins.module_utils import snapshot as snap
 from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
+from ansible_collections.heracles.secrets.plugins.module_utils.errors import join_hint
 
 try:
     import boto3
@@ -41,7 +42,7 @@ class BackupError(Exception):
         self.hint = hint
 
     def __str__(self):
-        return "%s. %s" % (self.message, self.hint) if self.hint else self.message
+        return join_hint(self.message, self.hint)
 
 
 def _aws(exc, what):

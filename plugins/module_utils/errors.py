@@ -31,6 +31,13 @@ except ImportError:  # pragma: no cover - reported by VaultModule
     HAS_HVAC = False
 
 
+def join_hint(message, hint):
+    """``"<message>. <hint>"`` -- one period between them however the message ends; the message alone without a hint."""
+    if not hint:
+        return message
+    return "%s. %s" % (message.rstrip().rstrip("."), hint.strip())
+
+
 class HeraclesError(Exception):
     """Base class: ``hint`` says what the operator should do next."""
 
@@ -40,9 +47,7 @@ class HeraclesError(Exception):
         self.hint = hint
 
     def __str__(self):
-        if self.hint:
-            return "%s. %s" % (self.message.rstrip("."), self.hint)
-        return self.message
+        return join_hint(self.message, self.hint)
 
 
 class ConfigError(HeraclesError):

@@ -14,7 +14,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.heracles.secrets.plugins.module_utils import client as client_mod
-from ansible_collections.heracles.secrets.plugins.module_utils.errors import describe
+from ansible_collections.heracles.secrets.plugins.module_utils.errors import describe, join_hint
 
 REDACTED = "<redacted>"
 
@@ -81,7 +81,7 @@ class VaultModule(AnsibleModule):
         if url is None and self._client is not None:
             url = self._client.adapter.base_uri
         message, hint = describe(exc, url=url, what=what)
-        msg = "%s. %s" % (message.rstrip("."), hint) if hint else message
+        msg = join_hint(message, hint)
         result.update(self.endpoint_info())
         result.setdefault("changed", False)
         # The traceback names code lines only; hvac exceptions carry server

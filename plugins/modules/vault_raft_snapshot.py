@@ -114,14 +114,14 @@ import time
 
 from ansible_collections.heracles.secrets.plugins.module_utils import keystore
 from ansible_collections.heracles.secrets.plugins.module_utils import snapshot as snap
-from ansible_collections.heracles.secrets.plugins.module_utils.errors import HeraclesError
+from ansible_collections.heracles.secrets.plugins.module_utils.errors import HeraclesError, join_hint
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
 SNAPSHOT_PATH = "/v1/sys/storage/raft/snapshot"
 
 
 def fail_snapshot(module, exc, **result):
-    module.fail_json(msg="%s. %s" % (exc.message, exc.hint) if exc.hint else exc.message, changed=False, **result)
+    module.fail_json(msg=join_hint(exc.message, exc.hint), changed=False, **result)
 
 
 def save(module):

@@ -197,7 +197,7 @@ import time
 
 from ansible_collections.heracles.secrets.plugins.module_utils import keystore
 from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
-from ansible_collections.heracles.secrets.plugins.module_utils.errors import HeraclesError, describe
+from ansible_collections.heracles.secrets.plugins.module_utils.errors import HeraclesError, describe, join_hint
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
 try:
@@ -552,8 +552,8 @@ def run_module():
                 notes.append("putting the old material back failed (%s): restore it from %s"
                              % (describe(write_exc)[0], result.get("backup")))
         message, hint = describe(exc)
-        module.fail_json(msg="%s failed: %s. %s. %s; the old keys stay valid"
-                         % (what, message.rstrip("."), (hint or "").rstrip("."), "; ".join(notes).capitalize()),
+        module.fail_json(msg="%s failed: %s. %s; the old keys stay valid"
+                         % (what, join_hint(message, hint).rstrip("."), "; ".join(notes).capitalize()),
                          **updated(result, changed=False, verified=False))
 
     try:

@@ -102,6 +102,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.heracles.secrets.plugins.module_utils import backups
 from ansible_collections.heracles.secrets.plugins.module_utils import snapshot as snap
+from ansible_collections.heracles.secrets.plugins.module_utils.errors import join_hint
 
 
 def listing(store):
@@ -149,7 +150,7 @@ def run_module():
         snap.inspect(p["path"])
         module.exit_json(changed=True, key=key, sha256=digest, path=p["path"], objects=listing(store))
     except (backups.BackupError, snap.SnapshotError) as exc:
-        module.fail_json(msg="%s. %s" % (exc.message, exc.hint) if exc.hint else exc.message, changed=False)
+        module.fail_json(msg=join_hint(exc.message, exc.hint), changed=False)
 
 
 def main():

@@ -84,7 +84,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.heracles.secrets.plugins.module_utils import keystore
-from ansible_collections.heracles.secrets.plugins.module_utils.errors import NOT_INIT_HINT, HeraclesError, describe
+from ansible_collections.heracles.secrets.plugins.module_utils.errors import NOT_INIT_HINT, HeraclesError, describe, join_hint
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
 try:
@@ -150,6 +150,18 @@ def unseal_node(client, url, keys, timeout):
     return seal
 
 
+def unseal_entry(entry, keys, timeout):
+    """Unseal the node of ``entry`` (``url``, ``client``) and record the outcome in it; on failure ``error`` reads
+    "<what happened>. <what to do>"."""
+    started = time.time()
+    try:
+        seal = unseal_node(entry["client"], entry["url"], keys, timeout)
+        entry.update(after=state_of(seal), changed=True)
+    except Exception as exc:  # noqa: BLE001
+        entry.update(after="sealed", error=join_hint(*describe(exc, url=entry["url"])))
+    entry["seconds"] = round(time.time() - started, 2)
+
+
 def run_module():
     module = VaultModule(
         argument_spec=dict(
@@ -185,13 +197,7 @@ def run_module():
                          changed=False, nodes=nodes)
 
     def work(entry):
-        started = time.time()
-        try:
-            seal = unseal_node(entry["client"], entry["url"], keys, p["wait_timeout"])
-            entry.update(after=state_of(seal), changed=True)
-        except Exception as exc:  # noqa: BLE001
-            entry.update(after="sealed", error=" ".join(x for x in describe(exc, url=entry["url"]) if x))
-        entry["seconds"] = round(time.time() - started, 2)
+        unseal_entry(entry, keys, p["wait_timeout"])
 
     todo = [n for n in nodes if n["before"] in ("sealed", "uninitialized")]
     for entry in nodes:

@@ -7,7 +7,7 @@ import requests
 from ansible_collections.heracles.secrets.plugins.module_utils import errors
 from ansible_collections.heracles.secrets.plugins.module_utils.errors import (
     ConfigError, HeraclesError, KeystoreError, QuorumLostError, SealedError, UnreachableError, describe,
-    is_no_leader,
+    is_no_leader, join_hint,
 )
 
 # (id, exception, substrings of the message, substrings of the hint; None = no hint)
@@ -105,3 +105,15 @@ def test_hierarchy_is_flat_and_str_includes_hint(cls):
 
 def test_str_without_hint_is_the_message():
     assert str(ConfigError("bad input")) == "bad input"
+
+
+@pytest.mark.parametrize("message, hint, expected", [
+    ("Cannot read the init file", "Point init_file at it", "Cannot read the init file. Point init_file at it"),
+    ("Cannot read the init file.", "Point init_file at it", "Cannot read the init file. Point init_file at it"),
+    ("Cannot read the init file. ", " Point init_file at it", "Cannot read the init file. Point init_file at it"),
+    ("Cannot read the init file", None, "Cannot read the init file"),
+    ("Cannot read the init file.", "", "Cannot read the init file."),
+], ids=["plain", "message-with-period", "stray-spaces", "no-hint", "empty-hint"])
+def test_join_hint_puts_one_period_between(message, hint, expected):
+    assert join_hint(message, hint) == expected
+    assert str(HeraclesError(message, hint)) == expected
