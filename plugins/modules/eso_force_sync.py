@@ -98,8 +98,11 @@ synced:
   type: list
   elements: str
   sample: [payments/payments-db]
-skipped:
-  description: C(namespace/name) of those left alone because of O(min_interval).
+left_alone:
+  description:
+    - C(namespace/name) of those left alone because of O(min_interval).
+    - Named so, not C(skipped), because Ansible reads a true C(skipped) in a result as a skipped task (and then
+      ignores C(changed_when)/C(failed_when)).
   returned: always
   type: list
   elements: str
@@ -133,7 +136,7 @@ def run_module():
     if not p["annotation"]:
         module.fail_json(msg="annotation must not be empty")
     if not p["external_secrets"]:
-        module.exit_json(changed=False, results=[], synced=[], skipped=[])
+        module.exit_json(changed=False, results=[], synced=[], left_alone=[])
     if not eso_kube.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"))
     try:
@@ -148,7 +151,7 @@ def run_module():
         module.fail_json(msg="%s (annotated before the failure: %s)" % (exc, ", ".join(synced) or "none"),
                          changed=bool(synced), results=done, synced=synced, exception=traceback.format_exc())
     out = dict(changed=any(r["changed"] for r in results), results=results,
-               synced=[r["ref"] for r in results if r["changed"]], skipped=[r["ref"] for r in results if not r["changed"]])
+               synced=[r["ref"] for r in results if r["changed"]], left_alone=[r["ref"] for r in results if not r["changed"]])
     if module._diff:
         out["diff"] = dict(before=dict((r["ref"], r["before"]) for r in results),
                            after=dict((r["ref"], r["after"]) for r in results))

@@ -305,7 +305,7 @@ def test_force_sync_three_ways_with_a_merge_patch(kube):
     assert abs(int(stamp) - time.time()) < 60
     assert kube.find("ExternalSecret", "billing", "stripe")["spec"]["refreshInterval"] == "15m"  # merge, not replace
     res = run_module("eso_force_sync", args)
-    assert not res.failed and res["changed"] is False and res["skipped"] == ["billing/stripe", "orders/orders-db"]
+    assert not res.failed and res["changed"] is False and res["left_alone"] == ["billing/stripe", "orders/orders-db"]
     assert len(kube.patches()) == 2
 
 
