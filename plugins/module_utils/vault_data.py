@@ -10,7 +10,7 @@ prove both produce the same objects.
 Layout of ``vault/``::
 
     common.yml                     password policies, audit devices
-    environments/<env>.yml         kv mount, extra mounts, kubernetes auth, apps, eso, developers
+    environments/<env>.yml         kv mount, extra mounts, kubernetes auth, apps, eso, backup, developers
     policies/<template>.hcl        ACL policy templates (${env}, ${kv}, ${app})
     password-policies/<name>.hcl   password policies
     seed/<env>.yml                 sample seed data (read by roles/seed, not here)
@@ -36,6 +36,9 @@ class VaultDataError(ValueError):
 
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# The Kubernetes auth roles whose names the platform's workloads use (ESO's ClusterSecretStore, the backup CronJob).
+ESO_ROLE = "external-secrets"
+BACKUP_ROLE = "vault-backup"
 
 
 def _read(path):
@@ -69,7 +72,7 @@ def _policy(data_dir, template, variables, name):
 
 
 def load_environment(data_dir, env):
-    path = os.path.join(data_dir, "environments", env + ".yml")
+    path = environment_file(data_dir, env)
     if not os.path.exists(path):
         raise VaultDataError("no declared environment %r (expected %s)" % (env, path))
     data = _yaml(path)
@@ -130,10 +133,13 @@ def load(data_dir, environments):
             roles.append(role)
         if data.get("eso"):
             add_policy("%s-eso" % env, "eso")
-            role = dict(name="external-secrets", bound_service_account_names=[data["eso"]["service_account"]],
+            role = dict(name=ESO_ROLE, bound_service_account_names=[data["eso"]["service_account"]],
                         bound_service_account_namespaces=[data["eso"]["namespace"]], policies=["%s-eso" % env])
             role.update(common_role)
             roles.append(role)
+        if data.get("backup"):
+            roles.append(_backup_role(environment_file(data_dir, env), data["backup"], env, common_role))
+            add_policy("%s-backup" % env, "backup")
         add_policy("%s-devops" % env, "devops")
         add_policy("%s-seeder" % env, "seeder")
         if data.get("developers"):
@@ -143,6 +149,24 @@ def load(data_dir, environments):
     _check_unique(out["mounts"], "mount")
     _check_unique(out["auth"], "auth mount")
     return out
+
+
+def environment_file(data_dir, env):
+    """``environments/<env>.yml`` under ``data_dir``."""
+    return os.path.join(data_dir, "environments", env + ".yml")
+
+
+def _backup_role(where, backup, env, common_role):
+    """The raft snapshot job's role: its own service account, one policy, no default policy, its own short TTLs."""
+    for key in ("namespace", "service_account", "token_ttl", "token_max_ttl"):
+        if not backup.get(key):
+            raise VaultDataError("%s: backup.%s is required (the snapshot job's identity and token lifetime)"
+                                 % (where, key))
+    role = dict(common_role)
+    role.update(name=BACKUP_ROLE, bound_service_account_names=[backup["service_account"]],
+                bound_service_account_namespaces=[backup["namespace"]], policies=["%s-backup" % env],
+                token_ttl=backup["token_ttl"], token_max_ttl=backup["token_max_ttl"], token_no_default_policy=True)
+    return role
 
 
 def _check_unique(items, what):

@@ -94,7 +94,6 @@ class PlatformSettings:
     backup_schedule: str
     backup_retention_days: int
     backup_noncurrent_retention_days: int
-    backup_vault_role: str
     backup_aws_cli_image: str
     kubeconfig: Optional[str] = dataclasses.field(default=None, metadata={"secret": True})
 

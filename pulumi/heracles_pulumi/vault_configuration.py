@@ -84,6 +84,7 @@ class VaultConfiguration(pulumi.ComponentResource):
                     token_policies=role["policies"], audience=role.get("audience") or None,
                     token_ttl=duration_seconds(role.get("token_ttl")),
                     token_max_ttl=duration_seconds(role.get("token_max_ttl")),
+                    token_no_default_policy=role.get("token_no_default_policy") or None,
                     opts=pulumi.ResourceOptions(parent=self, provider=self.provider,
                                                 depends_on=[self.policies[p] for p in role["policies"]
                                                             if p in self.policies]))

@@ -42,6 +42,7 @@ def _role_attributes(role):
         "audience": role.get("audience") or None,
         "token_ttl": duration_seconds(role.get("token_ttl")),
         "token_max_ttl": duration_seconds(role.get("token_max_ttl")),
+        "token_no_default_policy": bool(role.get("token_no_default_policy")),
     }
 
 
@@ -110,6 +111,7 @@ def pulumi_objects(resources):
                 "audience": inputs.get("audience"),
                 "token_ttl": _plain(inputs.get("tokenTtl")),
                 "token_max_ttl": _plain(inputs.get("tokenMaxTtl")),
+                "token_no_default_policy": bool(inputs.get("tokenNoDefaultPolicy")),
             }
         elif token == "vault:index/audit:Audit":
             objects[("audit", inputs["path"])] = {"type": inputs["type"], "description": inputs.get("description", ""),

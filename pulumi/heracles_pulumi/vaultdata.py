@@ -34,12 +34,36 @@ def data_dir(configured=""):
     return configured if os.path.isabs(configured) else os.path.join(REPO_ROOT, configured)
 
 
-def eso_vault_role(desired, environment):
-    """The Kubernetes auth mount and role that ESO's service account is bound to in ``environment``."""
+def _role_with_policy(desired, environment, policy):
     for auth in desired["auth"]:
         if auth["environment"] != environment:
             continue
         for role in auth["roles"]:
-            if "%s-eso" % environment in role["policies"]:
+            if policy in role["policies"]:
                 return auth, role
-    raise ValueError("vault/environments/%s.yml declares no ESO role (eso: namespace, service_account)" % environment)
+    return None, None
+
+
+def eso_vault_role(desired, environment):
+    """The Kubernetes auth mount and role that ESO's service account is bound to in ``environment``."""
+    auth, role = _role_with_policy(desired, environment, "%s-eso" % environment)
+    if role is None:
+        raise ValueError("vault/environments/%s.yml declares no ESO role (eso: namespace, service_account)"
+                         % environment)
+    return auth, role
+
+
+def backup_vault_role(desired, environment, namespace):
+    """The Kubernetes auth mount and role the raft snapshot job logs in with in ``environment``.
+
+    The job runs in ``namespace`` (Vault's: it mounts Vault's CA secret), so the role must be bound there.
+    """
+    auth, role = _role_with_policy(desired, environment, "%s-backup" % environment)
+    if role is None:
+        raise ValueError("vault/environments/%s.yml declares no backup role (backup: namespace, service_account, "
+                         "token_ttl, token_max_ttl): the snapshot job could not log in" % environment)
+    if role["bound_service_account_namespaces"] != [namespace]:
+        raise ValueError("vault/environments/%s.yml binds the backup role to namespace %s, but the snapshot job runs "
+                         "in vaultNamespace %r (next to Vault's CA secret): make backup.namespace %r"
+                         % (environment, role["bound_service_account_namespaces"], namespace, namespace))
+    return auth, role

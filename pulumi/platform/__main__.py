@@ -28,6 +28,7 @@ settings = read_settings(PlatformSettings, pulumi.Config())
 region = pulumi.Config("aws").require("region")
 desired = vaultdata.loader().load(vaultdata.data_dir(settings.vault_data_dir), [settings.environment])
 eso_auth, eso_role = vaultdata.eso_vault_role(desired, settings.environment)
+backup_auth, backup_role = vaultdata.backup_vault_role(desired, settings.environment, settings.vault_namespace)
 kv_path = next(mount["path"] for mount in desired["mounts"] if mount["type"] == "kv")
 name = settings.cluster_name
 kms = dict(kms_admin_arns=settings.kms_admin_role_arns, kms_deletion_window_days=settings.kms_deletion_window_days,
@@ -81,13 +82,14 @@ backup = VaultBackup(f"{name}-backup", BackupArgs(
     cluster_name=name, bucket_name=settings.backup_bucket_name, prefix=settings.backup_prefix,
     retention_days=settings.backup_retention_days,
     noncurrent_retention_days=settings.backup_noncurrent_retention_days, schedule=settings.backup_schedule,
-    namespace=settings.vault_namespace, service_account=f"{settings.vault_release_name}-backup",
+    namespace=backup_role["bound_service_account_namespaces"][0],
+    service_account=backup_role["bound_service_account_names"][0],
     role_name=f"{name}-backup", oidc=cluster.oidc, partition=settings.aws_partition, region=region,
     flavour=settings.vault_flavour,
     vault_image="%s/%s:%s" % (flavour.image_registry, flavour.image_repository, settings.vault_image_tag),
     aws_cli_image=settings.backup_aws_cli_image, vault_address=vault.address, vault_ca_secret=vault.ca_secret,
-    vault_auth_mount=eso_auth["path"], vault_auth_role=settings.backup_vault_role,
-    vault_audience=eso_role["audience"], restore_role_arns=settings.operator_role_arns,
+    vault_auth_mount=backup_auth["path"], vault_auth_role=backup_role["name"],
+    vault_audience=backup_role["audience"], restore_role_arns=settings.operator_role_arns,
     protect=settings.deletion_protection, tags=settings.tags, **kms),
     provider=cluster.provider, opts=pulumi.ResourceOptions(depends_on=[vault]))
 

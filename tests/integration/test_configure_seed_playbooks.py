@@ -1,7 +1,8 @@
 """configure.yml and seed.yml on a real cluster, then least privilege per environment.
 
 Kubernetes auth is real: Vault verifies service-account JWTs against the local TokenReview
-endpoint (tests/lib/tokenreview.py). Developers and DevOps get tokens with their policies.
+endpoint (tests/lib/tokenreview.py). Developers and DevOps get tokens with their policies; the
+platform's raft snapshot CronJob logs in as its service account and can take a snapshot, nothing else.
 """
 
 import glob
@@ -11,8 +12,10 @@ import hvac
 import hvac.exceptions
 import pytest
 
+from ansible_collections.heracles.secrets.plugins.module_utils import vault_data
+from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
 from heracles_playbook import Runner, connection_vars, recap
-from heracles_testlib import files_text, find_leaks
+from heracles_testlib import ROOT, files_text, find_leaks
 
 pytestmark = pytest.mark.slow
 ENVS = ["dev", "staging", "prod"]
@@ -174,6 +177,58 @@ def test_eso_reads_all_apps_of_its_environment_only(world, env):
     assert can_read(eso, env, "apps/payments/db") and can_read(eso, env, "apps/orders/redis")
     assert not can_write(eso, env, "apps/payments/new")
     assert not any(can_read(eso, other, "apps/payments/db") for other in ENVS if other != env)
+
+
+def declared_backup_role(env):
+    """The snapshot job's role as vault/environments/<env>.yml declares it (what pulumi/platform's CronJob uses)."""
+    desired = vault_data.load(os.path.join(ROOT, "vault"), [env])
+    return [r for r in desired["auth"][0]["roles"] if r["name"] == vault_data.BACKUP_ROLE][0]
+
+
+def backup_login(world, env, namespace, name):
+    """Log in the way the CronJob does: a projected token with Vault's audience, role vault-backup."""
+    jwt = world["tokenreview"].mint(namespace, name, audiences=["vault"])
+    client = hvac.Client(url=world["cluster"].leader(), verify=world["cluster"].ca_cert)
+    auth = client.auth.kubernetes.login(vault_data.BACKUP_ROLE, jwt, mount_point="kubernetes-" + env)["auth"]
+    return client, auth
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_backup_job_takes_a_raft_snapshot_and_nothing_else(world, env):
+    role = declared_backup_role(env)
+    backup, auth = backup_login(world, env, role["bound_service_account_namespaces"][0],
+                                role["bound_service_account_names"][0])
+    assert auth["policies"] == ["%s-backup" % env]  # and not "default"
+    assert auth["lease_duration"] == parse_duration(role["token_ttl"]) <= 300
+    # the snapshot streams: a gzip'd archive, as `operator raft snapshot save` writes it
+    response = backup.sys.take_raft_snapshot()
+    try:
+        assert response.status_code == 200
+        head = response.raw.read(2)
+    finally:
+        response.close()
+    assert head == b"\x1f\x8b"
+    # nothing else: no secret, no policy, no raft configuration, not even its own token's lookup
+    assert not can_read(backup, env, "apps/payments/db")
+    assert not can(backup, "get", "/v1/sys/policy")
+    assert not can(backup, "list", "/v1/sys/policies/acl")
+    assert not can(backup, "get", "/v1/sys/policies/acl/%s-backup" % env)
+    assert not can(backup, "get", "/v1/sys/storage/raft/configuration")
+    assert not can(backup, "get", "/v1/auth/token/lookup-self")
+    # and no restore: asked of the policy engine, never tried on the shared cluster
+    paths = ["sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force", "sys/policies/acl/%s-backup" % env,
+             "kv-%s/data/apps/payments/db" % env, "sys/storage/raft/snapshot-auto/config/nightly"]
+    capabilities = world["cluster"].hvac().adapter.post(
+        "/v1/sys/capabilities", json={"token": backup.token, "paths": paths})["data"]
+    assert {path: capabilities[path] for path in paths} == dict(
+        [(paths[0], ["read"])] + [(path, ["deny"]) for path in paths[1:]])
+
+
+@pytest.mark.parametrize("namespace, name", [("vault", "vault"), ("default", "vault-backup"),
+                                             ("payments", "payments")])
+def test_only_the_backup_service_account_logs_in_as_the_backup_job(world, namespace, name):
+    with pytest.raises(hvac.exceptions.VaultError):
+        backup_login(world, "prod", namespace, name)
 
 
 def test_developer_reads_dev_only_and_writes_nothing(world):

@@ -7,12 +7,17 @@ built exactly that: replicas, TLS, key rotation, exact IAM actions and resources
 
 import fnmatch
 import json
+import os
+import re
 
 import pytest
 import yaml
 
+import harness
+from ansible_collections.heracles.secrets.plugins.module_utils import vault_data
 from harness import inventory, plaintext_strings, unwrap
 from heracles_pulumi import policies
+from heracles_pulumi.vault_objects import duration_seconds
 from heracles_pulumi.server_config import ServerSpec, render_server_hcl
 from runs import PLATFORM_SECRETS, platform
 
@@ -21,6 +26,10 @@ KEY = "aws:kms/key:Key"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 RELEASE = "kubernetes:helm.sh/v3:Release"
+CRONJOB = "kubernetes:batch/v1:CronJob"
+DATA_DIR = os.path.join(harness.REPO_ROOT, "vault")
+LOGIN = re.compile(r"write -field=token auth/(?P<mount>\S+)/login role=(?P<role>\S+) jwt=@")
+POLICY_PATH = re.compile(r'path "(?P<path>[^"]+)" \{\s*capabilities = \[(?P<caps>[^\]]*)\]\s*\}')
 
 
 def cfg(run, key):
@@ -396,6 +405,48 @@ def test_backup_cronjob_snapshots_and_ships_with_the_backup_key(stack):
     assert '--sse aws:kms --sse-kms-key-id "${BACKUP_KMS_KEY_ARN}"' in ship["command"][-1]
     token = [v for v in pod["volumes"] if v["name"] == "vault-token"][0]["projected"]["sources"][0]
     assert token["serviceAccountToken"]["audience"] == "vault"
+
+
+def test_backup_cronjob_logs_in_with_a_role_vault_data_declares(stack):
+    """What the job logs in with (mount, role, service account, namespace, audience) is in vault/ for this stack.
+
+    Read back through the collection's loader, the same data roles/configure and pulumi/vault apply: a role
+    bound to exactly this service account, one policy with read on sys/storage/raft/snapshot and nothing else,
+    no default policy, and tokens that do not outlive the job.
+    """
+    run = platform(stack)
+    env = cfg(run, "environment")
+    desired = vault_data.load(DATA_DIR, [env])
+    cron = unwrap(run.one(CRONJOB).inputs)
+    job = cron["spec"]["jobTemplate"]["spec"]
+    pod = job["template"]["spec"]
+    (snapshot,) = pod["initContainers"]
+    login = LOGIN.search(snapshot["command"][-1])
+    assert login, snapshot["command"][-1]
+    [auth] = [a for a in desired["auth"] if a["path"] == login.group("mount")]
+    assert auth["environment"] == env and auth["path"] == "kubernetes-%s" % env
+    [role] = [r for r in auth["roles"] if r["name"] == login.group("role")]
+    assert role["name"] == vault_data.BACKUP_ROLE == "vault-backup"
+
+    account = unwrap(run.one("kubernetes:core/v1:ServiceAccount").inputs)["metadata"]
+    assert pod["serviceAccountName"] == account["name"] and cron["metadata"]["namespace"] == account["namespace"]
+    assert role["bound_service_account_names"] == [account["name"]]
+    assert role["bound_service_account_namespaces"] == [account["namespace"]] == [cfg(run, "vaultNamespace")]
+    token = [v for v in pod["volumes"] if v["name"] == "vault-token"][0]["projected"]["sources"][0]
+    assert token["serviceAccountToken"]["audience"] == role["audience"]
+
+    assert role["policies"] == ["%s-backup" % env] and role["token_no_default_policy"] is True
+    hcl = desired["policies"]["%s-backup" % env]
+    assert [(m.group("path"), m.group("caps")) for m in POLICY_PATH.finditer(hcl)] == [
+        ("sys/storage/raft/snapshot", '"read"')]
+    assert hcl.count("path ") == 1
+    assert duration_seconds(role["token_ttl"]) <= duration_seconds(role["token_max_ttl"]) <= job["activeDeadlineSeconds"]
+
+
+def test_a_backup_role_bound_elsewhere_than_vaults_namespace_is_refused():
+    """The job mounts Vault's CA secret, so it runs in vaultNamespace: the declared role must be bound there."""
+    with pytest.raises(ValueError, match="binds the backup role to namespace"):
+        harness.run_program("platform", "dev", overrides={"vaultNamespace": "openbao"})
 
 
 def test_init_store_matches_the_inventory_the_bootstrap_uses(stack):

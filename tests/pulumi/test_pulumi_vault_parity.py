@@ -41,6 +41,10 @@ def test_both_appliers_produce_the_same_objects(stack):
     # the comparison covers every kind of object the data declares, and is not trivially small
     assert {key[0] for key in expected} == set(KINDS)
     assert len(expected) >= 15
+    # the platform's backup job can log in on both: its role (no default policy) and its snapshot-only policy
+    backup = expected[("kubernetes_role", "kubernetes-%s/vault-backup" % stack)]
+    assert backup["policies"] == ["%s-backup" % stack] and backup["token_no_default_policy"] is True
+    assert ("acl_policy", "%s-backup" % stack) in expected
 
 
 def test_openbao_without_api_audit_devices_on_both_sides(stack):
@@ -63,6 +67,21 @@ def test_a_change_in_the_data_reaches_both_sides(stack, tmp_path):
     assert changed == ansible_side(stack, data_dir=str(data_dir))
     added = set(changed) - set(ansible_side(stack))
     assert added == {("acl_policy", "%s-app-ledger" % stack), ("kubernetes_role", "kubernetes-%s/ledger" % stack)}
+
+
+def test_dropping_the_backup_identity_removes_its_role_and_policy_on_both_sides(stack, tmp_path):
+    data_dir = tmp_path / "vault"
+    shutil.copytree(DATA_DIR, data_dir)
+    env_file = data_dir / "environments" / ("%s.yml" % stack)
+    declared = yaml.safe_load(env_file.read_text())
+    del declared["backup"]
+    env_file.write_text(yaml.safe_dump(declared))
+
+    run = harness.run_program("vault", stack, overrides={"vaultDataDir": str(data_dir)}, secrets=VAULT_SECRETS)
+    changed = registered(run)
+    assert changed == ansible_side(stack, data_dir=str(data_dir))
+    removed = set(ansible_side(stack)) - set(changed)
+    assert removed == {("acl_policy", "%s-backup" % stack), ("kubernetes_role", "kubernetes-%s/vault-backup" % stack)}
 
 
 def test_vault_token_and_reviewer_jwt_stay_pulumi_secrets(stack):

@@ -5,7 +5,8 @@ import shutil
 
 import pytest
 
-from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import VaultDataError, load, render
+from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import (
+    BACKUP_ROLE, VaultDataError, load, render)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 DATA = os.path.join(ROOT, "vault")
@@ -51,6 +52,22 @@ def test_roles_bind_service_account_namespace_audience_and_policy():
     assert role["audience"] == "vault" and role["policies"] == ["dev-app-orders"]
 
 
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_backup_role_reads_raft_snapshots_only(env):
+    desired = load(DATA, [env])
+    [role] = [r for r in desired["auth"][0]["roles"] if r["name"] == BACKUP_ROLE]
+    assert role["bound_service_account_names"] == ["vault-backup"]
+    assert role["bound_service_account_namespaces"] == ["vault"]
+    assert role["policies"] == ["%s-backup" % env] and role["token_no_default_policy"] is True
+    assert (role["token_ttl"], role["token_max_ttl"]) == ("5m", "15m")
+    body = [line.strip() for line in desired["policies"]["%s-backup" % env].splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert body == ['path "sys/storage/raft/snapshot" {', 'capabilities = ["read"]', "}"]
+    # no other role gets the backup policy, and the backup role's token_no_default_policy is its own
+    others = [r for r in desired["auth"][0]["roles"] if r["name"] != BACKUP_ROLE]
+    assert all("%s-backup" % env not in r["policies"] and "token_no_default_policy" not in r for r in others)
+
+
 @pytest.fixture()
 def data(tmp_path):
     dest = tmp_path / "vault"
@@ -64,6 +81,10 @@ def data(tmp_path):
      "expected 'dev'"),
     (lambda d: (d / "environments" / "dev.yml").write_text("environment: dev\nkubernetes: {path: k}\n"), "kv.path is required"),
     (lambda d: os.unlink(str(d / "policies" / "eso.hcl")), "cannot read"),
+    (lambda d: os.unlink(str(d / "policies" / "backup.hcl")), "cannot read"),
+    (lambda d: (d / "environments" / "dev.yml").write_text(
+        "environment: dev\nkv: {path: kv}\nkubernetes: {path: k}\nbackup: {namespace: vault}\n"),
+     "backup.service_account is required"),
 ])
 def test_bad_data_is_a_clear_error(data, edit, why):
     edit(data)
