@@ -84,8 +84,10 @@ rotated:
   type: list
   elements: dict
   sample: [{path: apps/payments/db, fields: [password], previous_version: 3, version: 4}]
-skipped:
-  description: Secrets inside their rotation window, with the time they were rotated.
+in_window:
+  description:
+    - Secrets inside their rotation window, with the time they were rotated.
+    - (Not named C(skipped): Ansible would read a non-empty C(skipped) as a skipped task.)
   returned: always
   type: list
   elements: dict
@@ -161,7 +163,7 @@ def run_module():
 
     client = module.client
     now = time.time()
-    result = dict(rotated=[], skipped=[], destroyed={})
+    result = dict(rotated=[], in_window=[], destroyed={})
     diff_before, diff_after = {}, {}
     try:
         due = []
@@ -172,7 +174,7 @@ def run_module():
                                  **result)
             stamp = float((meta.get("custom_metadata") or {}).get(STAMP) or 0)
             if not p["force"] and stamp and now - stamp < window:
-                result["skipped"].append(dict(path=path, rotated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))))
+                result["in_window"].append(dict(path=path, rotated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))))
                 continue
             due.append((path, meta))
         for path, meta in due:
