@@ -178,8 +178,8 @@ class LeaderFollowingAdapter(JSONAdapter):
             if info.get("sealed"):
                 sealed.append(url)
                 continue
-            if info.get("is_self"):
-                return url
+            if info.get("is_self") or info.get("ha_enabled") is False:
+                return url  # without HA (dev server, file storage) the one unsealed node is the active one
             if info.get("leader_address"):
                 advertised.append(_norm(info["leader_address"]))
         for url in advertised:

@@ -287,6 +287,8 @@ def make_adapter(url, nodes=(), waits=None, **kwargs):
 FIND_LEADER_CASES = [
     ("configured-is-leader", dict(a="leader", b="standby:a"), "a", ["b"], "a"),
     ("configured-is-leader-no-nodes", dict(a="leader"), "a", [], "a"),
+    ("no-ha-single-server", dict(a="no-ha"), "a", [], "a"),
+    ("configured-down-no-ha-in-nodes", dict(b="no-ha"), "down", ["b"], "b"),
     ("standby-advertises-unlisted-leader", dict(a="standby:b", b="leader"), "a", [], "b"),
     ("standby-advertises-listed-leader", dict(a="standby:c", b="standby:c", c="leader"), "a", ["b", "c"], "c"),
     ("configured-down-leader-in-nodes", dict(b="leader"), "down", ["b"], "b"),
@@ -313,6 +315,8 @@ def test_find_leader(fake_nodes, answers, url, others, expect):
             live[name].leader = leader_of(live[name])
         elif answer == "sealed":
             live[name].leader = 503
+        elif answer == "no-ha":  # `bao server -dev`, file storage: sys/leader says HA is off
+            live[name].leader = {"ha_enabled": False, "is_self": False, "leader_address": ""}
         elif answer.startswith("standby:"):
             live[name].leader = standby_of(urls[answer.split(":", 1)[1]])
         # "none": the default answer, a standby that knows no leader
