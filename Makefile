@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: up down clean test sanity lint pytest units integration molecule molecule-kind collection build venv dev help
+.PHONY: up down clean test sanity lint pytest units integration chaos molecule molecule-kind collection build venv dev help
 
 help:
 	@echo "make up      - create .venv, install pinned deps + the collection, start and bootstrap the local 3-node cluster"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench   - benchmarks on a fresh local cluster (QUICK=1: a small run) -> benchmarks/results/"
 	@echo "make molecule      - molecule test -s default (the local flow on a cluster of its own; part of make test)"
 	@echo "make molecule-kind - molecule test -s kind (needs Docker, kind, helm and kubectl)"
+	@echo "make chaos   - long fault runs: repeated leader kills, 5000 secrets (tests/reliability, -m chaos; not in make test)"
 
 # --- environment ---------------------------------------------------------------------------
 $(VENV)/.runtime: requirements.txt
@@ -75,6 +76,10 @@ units: dev collection
 
 integration: dev collection
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/integration
+
+# pytest.ini deselects the chaos marker; this target asks for it (tests/reliability/test_chaos.py, ~10 min).
+chaos: dev collection
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/reliability -m chaos
 
 # Molecule scenarios live in extensions/molecule/; run them by name (the kind driver is absent here).
 molecule: dev collection

@@ -112,6 +112,17 @@ def is_cas_mismatch(exc):
     return hvac_exc is not None and isinstance(exc, hvac_exc.InvalidRequest) and "check-and-set" in text
 
 
+def is_own_write(sent, cas, current, version):
+    """True when a write of ``sent`` with ``cas`` that met a cas mismatch had in fact landed.
+
+    That happens when the answer to the first attempt was lost (the active node died after committing it) and the
+    client sent it again: the second attempt meets the first one's version. The re-read then shows exactly ``sent``
+    at version ``cas + 1``. (So would another writer that stored the very same data in between; either way the
+    declared data is in place and must not be written again.)
+    """
+    return current is not None and current == sent and version == cas + 1
+
+
 def plan_secret(current, declared, mode="merge", generated=None):
     """Return ``(desired, action, diff)`` for one secret.
 

@@ -21,6 +21,16 @@ description:
   - Optionally deletes secrets under O(prefix) that are not declared (O(prune)).
   - Returns counts and paths, never values. With C(--diff) it shows which fields are new or changed, values masked.
   - All input is validated before the first write; a bad entry fails the task with Vault unchanged.
+  - The active node is followed when it changes (retries with backoff). A write whose answer was lost, for example
+    because the active node died right after committing it, is sent again with the same C(cas), so it cannot land
+    twice; the re-read finds exactly the data written, one version above the one read, and counts it as written by
+    this run. No secret gets a version it does not need.
+  - After the first error no further secret is started; the task fails with the counts of what was written before
+    it (C(changed) reflects confirmed writes only) and lists writes that got no answer in RV(unanswered).
+  - 'Concurrent runs: a secret another writer changed between read and write is re-read and re-planned (up to
+    O(cas_retries) times): the last writer wins and every write is a version of its own; a secret already as declared
+    is never written. A secret that still conflicts is not written, listed in RV(conflicts), and the task fails
+    saying so (everything else is applied); rerun when the other writer is done.'
 author: heracles.secrets contributors (!UNKNOWN)
 seealso:
   - module: heracles.secrets.vault_mount
@@ -124,6 +134,14 @@ versions:
   description: New version number per written path.
   returned: always
   type: dict
+unanswered:
+  description:
+    - On failure, paths whose write got no answer (leader or quorum lost, timeout). The cluster may have applied
+      them, or may apply them once it has a leader again; they are not counted in RV(created) or RV(updated). Rerun
+      the task when the cluster is healthy.
+  returned: on failure while seeding
+  type: list
+  elements: str
 seconds:
   description: Time spent in the module's Vault work.
   returned: always
@@ -131,12 +149,16 @@ seconds:
 """
 
 import posixpath
+import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.common.warnings import get_deprecations, get_warnings
 
+from ansible_collections.heracles.secrets.plugins.module_utils import errors
 from ansible_collections.heracles.secrets.plugins.module_utils import kv
+from ansible_collections.heracles.secrets.plugins.module_utils import retry
 from ansible_collections.heracles.secrets.plugins.module_utils import client as client_mod
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
@@ -181,6 +203,10 @@ class Seeder:
         self.diffs = {}
         self.versions = {}
         self.absent = set()
+        self.errors = []  # (path, exception) in the order they happened
+        self.unanswered = set()  # paths whose write got no answer: the server may have applied it, or may still
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
 
     def generated_values(self, path, current):
         out = {}
@@ -193,22 +219,52 @@ class Seeder:
         return out
 
     def seed_one(self, path):
+        """``seed_path`` for one path; after the first failure nothing new is started (``skipped``).
+
+        An error is recorded, not raised, so every secret written before it is counted in the result.
+        """
+        if self.stop.is_set():
+            return path, "skipped", None, None
+        try:
+            return self.seed_path(path)
+        except Exception as exc:  # noqa: BLE001 - reported by run_module with the counts so far
+            with self.lock:
+                self.errors.append((path, exc))
+            self.stop.set()
+            return path, "failed", None, None
+
+    def write(self, path, desired, version):
+        try:
+            return kv.write_secret(self.client, self.mount, path, desired, cas=version)
+        except Exception as exc:
+            if retry.is_retryable(exc) and not kv.is_cas_mismatch(exc):
+                # Timed out, connection cut, no leader: the write may have been committed, or may be committed
+                # when the cluster has a leader again (an entry in the old leader's log).
+                with self.lock:
+                    self.unanswered.add(path)
+            raise
+
+    def seed_path(self, path):
         """Read -> plan -> cas write; on a cas conflict re-read and re-plan."""
         declared = self.secrets[path]
+        sent = None  # (data, cas, action, diff) of the last write that met a cas mismatch
         for attempt in range(self.module.params["cas_retries"] + 1):
             if attempt == 0 and path in self.absent:
                 current, version = None, 0  # what the GET would answer (404, no metadata), without the round trip
             else:
                 current, version = kv.read_secret(self.client, self.mount, path)
+            if sent is not None and kv.is_own_write(sent[0], sent[1], current, version):
+                return path, sent[2], sent[3], version
             desired, action, diff = kv.plan_secret(current, declared, self.mode, self.generated_values(path, current))
             if action == "unchanged" or self.module.check_mode:
                 return path, action, diff, None
             try:
-                new_version = kv.write_secret(self.client, self.mount, path, desired, cas=version)
+                new_version = self.write(path, desired, version)
                 return path, action, diff, new_version
             except Exception as exc:  # noqa: BLE001 - only cas mismatches are retried here
                 if not kv.is_cas_mismatch(exc):
                     raise
+                sent = (desired, version, action, diff)
         return path, "conflict", None, None
 
     def _listing(self, folder):
@@ -275,9 +331,9 @@ def run_module():
     try:
         seeder.run(paths, min(p["concurrency"], max(len(paths), 1)))
     except Exception as exc:  # noqa: BLE001
-        done = dict(created=sum(1 for a in seeder.results.values() if a == "create"),
-                    updated=sum(1 for a in seeder.results.values() if a == "update"))
-        module.fail_from(exc, "Seeding %s" % p["mount"], changed=bool(done["created"] or done["updated"]), **done)
+        seeder.errors.append((None, exc))
+    if seeder.errors:
+        fail_partial(module, seeder, paths)
 
     deleted = []
     if p["prune"]:
@@ -320,6 +376,42 @@ def run_module():
     module.exit_ok(**result)
 
 
+def fail_partial(module, seeder, paths):
+    """Fail after an error, saying what was written before it and which writes got no answer.
+
+    ``changed`` counts confirmed writes only. A write without an answer (leader lost, quorum lost, timeout) may
+    still be applied by the cluster; it is listed in ``unanswered`` and the message says so instead of claiming
+    that nothing changed. A rerun is safe either way: it writes only what still differs.
+    """
+    path, exc = seeder.errors[0]
+    by = dict(create=[], update=[])
+    for name in paths:
+        if seeder.results.get(name) in by:
+            by[seeder.results[name]].append(name)
+    unanswered = sorted(seeder.unanswered)
+    message, hint = errors.describe(exc, url=seeder.client.adapter.base_uri,
+                                    what="Seeding %s%s" % (seeder.mount, " (at %s)" % path if path else ""))
+    facts = ["%d secret(s) created and %d updated before the failure, %d not attempted"
+             % (len(by["create"]), len(by["update"]), sum(1 for n in paths if seeder.results.get(n) == "skipped"))]
+    if unanswered:
+        facts.append("%d write(s) got no answer and may still be applied when the cluster has a leader again: %s"
+                     % (len(unanswered), ", ".join(unanswered[:10]) + (", ..." if len(unanswered) > 10 else "")))
+    if by["create"] or by["update"] or unanswered:
+        hint = NOTHING_CHANGED.sub("", hint or "")
+    facts.append("rerun this task when the cause is fixed: it writes only what still differs")
+    msg = ". ".join(x.strip().rstrip(".") for x in (message, hint, "; ".join(facts)) if x and x.strip())
+    result = dict(changed=bool(by["create"] or by["update"]), created=len(by["create"]), updated=len(by["update"]),
+                  unchanged=sum(1 for n in paths if seeder.results.get(n) == "unchanged"), deleted=0,
+                  paths=dict(created=by["create"], updated=by["update"], unanswered=unanswered),
+                  unanswered=unanswered, versions=seeder.versions)
+    result.update(module.endpoint_info())
+    lean = lean_masking(module.params, module.no_log_values, dict(result, msg=msg))
+    if lean is not None:
+        result["invocation"], module.no_log_values = lean
+    module.fail_json(msg=msg, **result)
+
+
+NOTHING_CHANGED = re.compile(r"\s*Nothing (was|has been) changed\.?\s*$")
 NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 LONG_TEXT = 256
 

@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 from heracles_testlib import ROOT, env
 
@@ -28,13 +29,54 @@ class Runner:
             json.dump(extra_vars, handle)
         self.outputs = []
 
-    def run(self, playbook, *args, timeout=900):
+    def command(self, playbook, args):
+        """The ansible-playbook command line and environment for one run (its own log file)."""
         log = os.path.join(self.state_dir, "ansible-%d.log" % len(self.outputs))
         cmd = [ANSIBLE_PLAYBOOK, "-i", "inventories/local", "playbooks/" + playbook, "-e", "@" + self.vars_file]
-        proc = subprocess.run(cmd + list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
-                              env=env({"ANSIBLE_LOG_PATH": log, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}))
+        return cmd + list(args), env({"ANSIBLE_LOG_PATH": log, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"})
+
+    def run(self, playbook, *args, timeout=900):
+        cmd, run_env = self.command(playbook, args)
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False, env=run_env)
         self.outputs.append(("ansible-playbook %s %s" % (playbook, " ".join(args)), proc.stdout + proc.stderr))
         return proc
+
+    def start(self, playbook, *args):
+        """Start the playbook in the background (output to files); ``.wait()`` returns what ``run`` would."""
+        return RunningPlaybook(self, playbook, args)
+
+
+class RunningPlaybook:
+    """A playbook started by ``Runner.start``: ``running()``, ``wait(timeout)`` -> CompletedProcess."""
+
+    def __init__(self, runner, playbook, args):
+        self.runner = runner
+        self.label = "ansible-playbook %s %s" % (playbook, " ".join(args))
+        cmd, run_env = runner.command(playbook, args)
+        self.runner.outputs.append((self.label, ""))  # reserves this run's log file name
+        self._slot = len(self.runner.outputs) - 1
+        self._out = tempfile.TemporaryFile(mode="w+")
+        self._err = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
+                                     text=True, env=run_env)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def wait(self, timeout=900):
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        self._out.seek(0)
+        self._err.seek(0)
+        stdout, stderr = self._out.read(), self._err.read()
+        self._out.close()
+        self._err.close()
+        self.runner.outputs[self._slot] = (self.label, stdout + stderr)
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, stdout, stderr)
 
 
 def recap(proc):

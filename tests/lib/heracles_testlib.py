@@ -12,6 +12,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,20 +48,77 @@ class ModuleResult(dict):
         return self.rc != 0 or bool(self.get("failed"))
 
 
-def run_module(name, args, check=False, diff=False, timeout=300, extra_env=None):
-    """Run ``heracles.secrets.<name>`` with ``args``; return its parsed JSON result."""
+def _module_cmd(name):
+    return [sys.executable, "-m", "%s.plugins.modules.%s" % (PKG, name)]
+
+
+def _module_input(args, check, diff):
     payload = dict(args)
     payload["_ansible_check_mode"] = check
     payload["_ansible_diff"] = diff
-    proc = subprocess.run([sys.executable, "-m", "%s.plugins.modules.%s" % (PKG, name)],
-                          input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}), capture_output=True, text=True,
-                          env=env(extra_env), timeout=timeout, cwd=ROOT, check=False)
+    return json.dumps({"ANSIBLE_MODULE_ARGS": payload})
+
+
+def _module_result(name, rc, stdout, stderr):
     try:
-        data = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+        data = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {}
     except ValueError:
-        raise AssertionError("module %s printed no JSON: rc=%s\nstdout=%s\nstderr=%s"
-                             % (name, proc.returncode, proc.stdout, proc.stderr))
-    return ModuleResult(data, proc.returncode, proc.stdout, proc.stderr)
+        raise AssertionError("module %s printed no JSON: rc=%s\nstdout=%s\nstderr=%s" % (name, rc, stdout, stderr))
+    return ModuleResult(data, rc, stdout, stderr)
+
+
+def run_module(name, args, check=False, diff=False, timeout=300, extra_env=None):
+    """Run ``heracles.secrets.<name>`` with ``args``; return its parsed JSON result."""
+    proc = subprocess.run(_module_cmd(name), input=_module_input(args, check, diff), capture_output=True, text=True,
+                          env=env(extra_env), timeout=timeout, cwd=ROOT, check=False)
+    return _module_result(name, proc.returncode, proc.stdout, proc.stderr)
+
+
+class RunningModule:
+    """A module started in the background by :func:`start_module`, as Ansible starts it.
+
+    Input, output and errors go through unnamed temporary files, so the module never blocks on a full pipe
+    while the test does something else (kill a node, poll progress). ``pid`` is the module's process.
+    """
+
+    def __init__(self, name, args, check=False, diff=False, extra_env=None):
+        self.name = name
+        self._files = [tempfile.TemporaryFile(mode="w+") for dummy in range(3)]
+        stdin, self._stdout, self._stderr = self._files
+        stdin.write(_module_input(args, check, diff))
+        stdin.flush()
+        stdin.seek(0)
+        self.proc = subprocess.Popen(_module_cmd(name), stdin=stdin, stdout=self._stdout, stderr=self._stderr,
+                                     text=True, env=env(extra_env), cwd=ROOT)
+        self.started = time.time()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def wait(self, timeout=300):
+        """Wait for the module to exit; return its ModuleResult (kills it and raises on timeout)."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        out = []
+        for handle in self._files[1:]:
+            handle.seek(0)
+            out.append(handle.read())
+        for handle in self._files:
+            handle.close()
+        return _module_result(self.name, self.proc.returncode, out[0], out[1])
+
+
+def start_module(name, args, check=False, diff=False, extra_env=None):
+    """Start ``heracles.secrets.<name>`` in the background; ``.wait()`` returns what run_module would."""
+    return RunningModule(name, args, check=check, diff=diff, extra_env=extra_env)
 
 
 def port_free(port, host="127.0.0.1"):
