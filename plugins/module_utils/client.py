@@ -35,6 +35,10 @@ ENV = {
     "namespace": ("BAO_NAMESPACE", "VAULT_NAMESPACE"),
 }
 
+# The CLIs' switch to skip TLS verification. This collection does not honour it (verification is turned off only
+# by validate_certs=false, which warns); VaultModule warns when it is set, so nobody believes it took effect.
+SKIP_VERIFY_ENV = ("BAO_SKIP_VERIFY", "VAULT_SKIP_VERIFY")
+
 CONNECTION_SPEC = dict(
     url=dict(type="str", aliases=["addr"]),
     nodes=dict(type="list", elements="str", default=[]),
@@ -74,6 +78,23 @@ def resolve(params, name, default=None):
     return default if value in (None, "") else value
 
 
+def skip_verify_set():
+    """The name of a set, true-looking BAO_/VAULT_SKIP_VERIFY variable (ignored here), or None."""
+    for var in SKIP_VERIFY_ENV:
+        if (os.environ.get(var) or "").strip().lower() not in ("", "0", "false", "f", "no", "n"):
+            return var
+    return None
+
+
+def check_url(value, what="url"):
+    """Refuse an address without an http(s) scheme before any request (requests' own error does not say so)."""
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if scheme not in ("http", "https"):
+        raise ConfigError("%s %r is not a URL with a scheme" % (what, value),
+                          "Write it as https://<host>:<port>, for example https://127.0.0.1:8200")
+    return value
+
+
 def tls_verify(params):
     """``requests`` verify value: the CA path, True, or False (explicit opt-out only)."""
     if not params.get("validate_certs", True):
@@ -100,7 +121,9 @@ def build_client(params, url=None, follow_leader=None, pool_size=10, login=True,
     """
     if not HAS_HVAC:
         raise ConfigError("hvac is not installed on the host that runs the module", "pip install hvac")
-    address = (url or resolve(params, "url", DEFAULT_URL)).rstrip("/")
+    address = check_url((url or resolve(params, "url", DEFAULT_URL)).rstrip("/"))
+    for node in params.get("nodes") or []:
+        check_url(node, "nodes entry")
     if follow_leader is None:
         follow_leader = params.get("follow_leader", True) if url is None else False
     cert = None

@@ -44,6 +44,21 @@ def normalize_path(path, prefix=None):
     return clean
 
 
+def missing_password_policies(client, names):
+    """``GET /v1/sys/policies/password/<name>/generate`` once per name -> the names that do not exist.
+
+    The same read-only call the writers make later, so it needs no capability they do not already need; made
+    before the first write, so a misspelt policy fails the task with nothing written. Other errors propagate.
+    """
+    missing = []
+    for name in sorted(set(names)):
+        try:
+            client.adapter.get("/v1/sys/policies/password/%s/generate" % name)
+        except hvac_exc.InvalidPath:
+            missing.append(name)
+    return missing
+
+
 def read_secret(client, mount, path):
     """``GET /v1/<mount>/data/<path>`` -> (data or None, current_version or 0).
 

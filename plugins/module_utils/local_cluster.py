@@ -112,6 +112,16 @@ class LocalCluster:
             raise LocalClusterError("node_count must be at least 1")
         if port_step < 2:
             raise LocalClusterError("port_step must be at least 2 (API and cluster port per node)")
+        last_port = base_port + (node_count - 1) * port_step + 1
+        if base_port < 1 or last_port > 65535:
+            raise LocalClusterError("base_port %d with node_count %d and port_step %d needs ports %d-%d, but ports go "
+                                    "from 1 to 65535: choose another base_port"
+                                    % (base_port, node_count, port_step, base_port, last_port))
+        try:
+            ipaddress.ip_address(bind_address)
+        except ValueError:
+            raise LocalClusterError("bind_address %r must be an IP address (for example 127.0.0.1): the servers listen "
+                                    "on it and the node certificates name it as an IP SAN" % (bind_address,))
         self.base_dir = os.path.abspath(os.path.expanduser(base_dir))
         self.tls_dir = os.path.join(self.base_dir, "tls")
         self.ca_cert = os.path.join(self.tls_dir, "ca.pem")

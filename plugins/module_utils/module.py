@@ -38,6 +38,10 @@ class VaultModule(AnsibleModule):
             self.fail_json(msg=missing_required_lib("hvac"))
         if not self.params.get("validate_certs", True):
             self.warn("validate_certs=false: TLS certificates are NOT verified. Use ca_cert instead outside throw-away labs.")
+        elif client_mod.skip_verify_set():
+            self.warn("%s is set, but this collection ignores it: TLS certificates ARE verified. Only "
+                      "validate_certs=false turns verification off (with a warning); prefer ca_cert."
+                      % client_mod.skip_verify_set())
         self._client = None
 
     def connect(self):

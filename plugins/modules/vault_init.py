@@ -21,7 +21,9 @@ description:
     They are not returned unless O(return_keys=true).
   - Before initialising, the destination is checked (writable, not already holding material) so that keys are never
     generated with nowhere to go.
-  - An initialised cluster gives C(changed=false).
+  - An initialised cluster gives C(changed=false). With O(init_store=file) the existing init file must then open
+    with the given password and hold init material; otherwise the task fails, since nothing could unseal the cluster
+    from it (a wrong O(init_file_password_file) is found here, not at the next restart).
 author: heracles.secrets contributors (!UNKNOWN)
 seealso:
   - module: heracles.secrets.vault_unseal
@@ -185,6 +187,11 @@ def run_module():
         if not store_exists:
             module.warn("The cluster is initialised but %s holds no init material: this collection cannot unseal it "
                         "from there. Point init_file at the file written when it was initialised." % store.location)
+        elif store.kind == "file":
+            try:
+                store.read()  # decrypts in memory only: proves the password and the format, returns nothing
+            except Exception as exc:  # noqa: BLE001
+                module.fail_from(exc, "Opening the existing init material (nothing was changed)", url=url, **result)
         module.exit_ok(**result)
 
     shares, threshold = ((p["recovery_shares"], p["recovery_threshold"]) if recovery

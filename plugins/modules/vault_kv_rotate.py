@@ -40,9 +40,18 @@ options:
     type: str
     required: true
   secrets:
-    description: "C({path: {field: password_policy}}): the fields to rotate and the policy that generates each."
+    description:
+      - "C({path: {field: password_policy}}): the fields to rotate and the policy that generates each."
+      - Every policy named here must exist (checked before the first write).
     type: dict
     required: true
+  prefix:
+    description:
+      - Every path in O(secrets) must lie under this prefix (for example C(apps)), else the task fails with nothing
+        rotated. A guard for runbooks whose paths come from operator input (rotate.yml passes C(apps), the prefix
+        the seed role writes under), so a wrong path cannot rotate or destroy versions of a secret elsewhere in
+        the mount.
+    type: str
   window:
     description: A secret rotated less than this long ago is not rotated again (C(30d), C(720h)).
     type: str
@@ -87,7 +96,7 @@ rotated:
 in_window:
   description:
     - Secrets inside their rotation window, with the time they were rotated.
-    - (Not named C(skipped): Ansible would read a non-empty C(skipped) as a skipped task.)
+    - "(Not named C(skipped): Ansible would read a non-empty C(skipped) as a skipped task.)"
   returned: always
   type: list
   elements: dict
@@ -139,6 +148,7 @@ def run_module():
         argument_spec=dict(
             mount=dict(type="str", required=True),
             secrets=dict(type="dict", required=True, no_log=False),
+            prefix=dict(type="str"),
             window=dict(type="str", default="30d"),
             force=dict(type="bool", default=False),
             destroy_versions=dict(type="list", elements="str", default=[]),
@@ -154,7 +164,7 @@ def run_module():
                 raise ValueError("destroy_versions takes version numbers or 'previous', not %r" % item)
         plan = {}
         for path, fields in p["secrets"].items():
-            clean = kv.normalize_path(path)
+            clean = kv.normalize_path(path, p["prefix"])
             if not isinstance(fields, dict) or not fields or not all(isinstance(v, str) and v for v in fields.values()):
                 raise ValueError("secrets[%r] must map field names to password policy names" % path)
             plan[clean] = fields
@@ -162,6 +172,20 @@ def run_module():
         module.fail_json(msg="%s; nothing was changed" % exc)
 
     client = module.client
+    uses = {}
+    for path, fields in sorted(plan.items()):
+        for field, policy in sorted(fields.items()):
+            uses.setdefault(policy, []).append("%s.%s" % (path, field))
+    try:
+        missing = kv.missing_password_policies(client, uses)
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Checking the password policies (nothing was rotated)")
+    if missing:
+        module.fail_json(msg="option secrets names password policies that do not exist: %s. Create them first "
+                             "(configure.yml applies vault/password-policies/*.hcl) or correct the names; nothing was "
+                             "rotated"
+                             % "; ".join("%s (for %s)" % (name, ", ".join(uses[name])) for name in missing),
+                         changed=False)
     now = time.time()
     result = dict(rotated=[], in_window=[], destroyed={})
     diff_before, diff_after = {}, {}

@@ -53,11 +53,15 @@ options:
     description:
       - Mapping of secret path (relative to O(mount)) to a mapping of fields. Values may come from ansible-vault
         encrypted variables or files (C(lookup('ansible.builtin.unvault', ...) | from_yaml)).
+      - A field without a value (null, which is what YAML makes of C(password:) with nothing after it) is refused
+        before anything is written; give C('') for an empty string.
     type: dict
     default: {}
   generate:
     description:
       - 'Fields to generate with a password policy when they are missing, as C({path: {field: policy_name}}).'
+      - Every policy named here must exist (checked before the first write, with the same read-only call that
+        generates a value).
     type: dict
     default: {}
   mode:
@@ -173,6 +177,10 @@ def validate(module):
             if not isinstance(fields, dict):
                 raise kv.SeedInputError("the value of secret %r must be a mapping of fields, got %s"
                                         % (path, type(fields).__name__))
+            empty = sorted(str(k) for k, v in fields.items() if v is None)
+            if empty:
+                raise kv.SeedInputError("secret %r has no value for %s (null: in YAML, a key with nothing after it); "
+                                        "give the value, or '' for an empty string" % (path, ", ".join(empty)))
             if clean in secrets:
                 raise kv.SeedInputError("secret %r is declared twice" % path)
             secrets[clean] = fields
@@ -326,6 +334,7 @@ def run_module():
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Connecting to Vault")
 
+    check_password_policies(module, client, generate)
     seeder = Seeder(module, client, secrets, generate)
     paths = sorted(secrets)
     try:
@@ -374,6 +383,23 @@ def run_module():
     if msg:
         module.fail_json(msg=msg, **result)
     module.exit_ok(**result)
+
+
+def check_password_policies(module, client, generate):
+    """Fail with nothing written when ``generate`` names a password policy that does not exist."""
+    uses = {}
+    for path, fields in sorted(generate.items()):
+        for field, policy in sorted(fields.items()):
+            uses.setdefault(policy, []).append("%s.%s" % (path, field))
+    try:
+        missing = kv.missing_password_policies(client, uses)
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Checking the password policies named in generate (nothing was written)")
+    if missing:
+        module.fail_json(msg="generate names password policies that do not exist: %s. Create them first (configure.yml "
+                             "applies vault/password-policies/*.hcl) or correct the names; nothing was written"
+                             % "; ".join("%s (for %s)" % (name, ", ".join(uses[name])) for name in missing),
+                         changed=False)
 
 
 def fail_partial(module, seeder, paths):

@@ -247,14 +247,17 @@ def run_module():
         result["tuned"] = sorted(tune)
         changed = bool(tune)
 
+    written = False  # whether any write reached Vault: what `changed` says if a later step fails
     try:
         if not module.check_mode:
             if current is None:
                 body = dict(type=p["type"], description=p["description"] or "", config=p["config"] or {},
                             options=options, local=p["local"])
                 client.adapter.post("%s/%s" % (table_path(p["kind"]), path), json=body)
+                written = True
             elif tune:
                 client.adapter.post("%s/%s/tune" % (table_path(p["kind"]), path), json=tune)
+                written = True
             if is_kv2 and (current is None or "options" in tune):
                 wait_kv_ready(client, path, p["upgrade_timeout"])
         if is_kv2 and p["kv_config"]:
@@ -266,9 +269,11 @@ def run_module():
                 result["tuned"] = sorted(set(result["tuned"]) | set("kv_config.%s" % k for k in kv_changes))
                 if not module.check_mode:
                     client.adapter.post("/v1/%s/config" % path, json=p["kv_config"])
+                    written = True
         after = read_mount(client, p["kind"], path) if not module.check_mode else None
     except Exception as exc:  # noqa: BLE001
-        module.fail_from(exc, "Configuring mount %s" % path, changed=changed and not module.check_mode, **result)
+        result["created"] = result["created"] and written
+        module.fail_from(exc, "Configuring mount %s" % path, changed=written, **result)
 
     result.update(changed=changed)
     if after is not None:

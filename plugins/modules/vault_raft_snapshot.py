@@ -231,9 +231,12 @@ def restore(module):
     except Exception as exc:  # noqa: BLE001
         text = " ".join(getattr(exc, "errors", None) or [str(exc)])
         if not p["force"] and ("keyring" in text or "hash" in text.lower() or "different" in text or "sealed" in text):
-            module.fail_json(msg="the cluster refused the snapshot: it was taken on another cluster (%s). Nothing was "
-                                 "restored and the cluster keeps its data. To replace this cluster's data with it, "
-                                 "set force=true and restore_init_file to the source cluster's init file" % text,
+            # The server cannot tell the two apart: both mean "sealed with other keys than this cluster's now".
+            module.fail_json(msg="the cluster refused the snapshot: it was taken on another cluster, or on this one "
+                                 "before its unseal keys were rekeyed (%s). Nothing was restored and the cluster keeps "
+                                 "its data. To replace this cluster's data with it, set force=true and restore_init_file "
+                                 "to the init file whose keys were current when it was taken (the source cluster's, or "
+                                 "the backup vault_rekey kept beside the init file)" % text,
                              changed=False, **info)
         module.fail_from(exc, "Restoring %s (the server rejected it; the cluster keeps its data)" % p["path"], **info)
     try:

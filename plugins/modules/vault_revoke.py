@@ -131,6 +131,11 @@ def run_module():
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Revoking", changed=bool(result["revoked_tokens"] or result["revoked_prefixes"])
                          and not module.check_mode, **result)
+    if result["already_revoked_tokens"]:
+        # Vault answers the same for a revoked token and for an accessor that never existed: say both.
+        module.warn("No live token has accessor(s) %s: already revoked or expired, or the accessor is mistyped. Check it "
+                    "against the audit log (auth.accessor) if this is the first run for this incident"
+                    % ", ".join(result["already_revoked_tokens"]))
     module.exit_ok(changed=bool(result["revoked_tokens"] or result["revoked_prefixes"]), **result)
 
 

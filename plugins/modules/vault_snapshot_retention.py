@@ -90,6 +90,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.heracles.secrets.plugins.module_utils import backups
+from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
 
 
 def run_module():
@@ -99,7 +100,14 @@ def run_module():
                            required_one_of=[("keep_last", "max_age"), ("directory", "bucket")])
     p = module.params
     if p["keep_last"] is not None and p["keep_last"] < 1:
-        module.fail_json(msg="keep_last must be at least 1")
+        module.fail_json(msg="keep_last must be at least 1 (the newest snapshot is never deleted); nothing was deleted")
+    if p["max_age"]:
+        try:
+            parse_duration(p["max_age"])  # checked even when there is nothing to prune yet
+        except ValueError as exc:
+            module.fail_json(msg="max_age: %s; nothing was deleted" % exc)
+    if p["directory"] and not os.path.isdir(p["directory"]):
+        module.warn("directory %s does not exist, so no local snapshot was pruned; check backup_dir" % p["directory"])
     result = dict(deleted_local=[], deleted_remote=[], kept_local=0, kept_remote=0)
     try:
         if p["directory"]:
