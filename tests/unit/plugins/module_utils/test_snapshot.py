@@ -1,0 +1,92 @@
+"""snapshot.py: the streamed save checks the archive while it downloads, and leaves nothing behind on failure."""
+
+import hashlib
+import io
+import json
+import os
+import stat
+import tarfile
+import zlib
+
+import pytest
+
+from ansible_collections.heracles.secrets.plugins.module_utils import snapshot as snap
+
+
+def make_snapshot(state=b"raft state " * 1000, tamper=False):
+    """A tar.gz shaped like a raft snapshot: meta.json, state.bin, SHA256SUMS."""
+    meta = json.dumps({"ID": "2-42-1", "Index": 42, "Term": 2, "Version": 1}).encode()
+    sums = "".join("%s  %s\n" % (hashlib.sha256(data).hexdigest(), name)
+                   for name, data in (("meta.json", meta), ("state.bin", state))).encode()
+    if tamper:
+        state = state[:-1] + b"X"
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        for name, data in (("meta.json", meta), ("state.bin", state), ("SHA256SUMS", sums)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+class FakeResponse:
+    def __init__(self, body, length=None, cut=None):
+        self.body = body if cut is None else body[:cut]
+        self.headers = {"Content-Length": str(len(body) if length is None else length)}
+
+    def iter_content(self, chunk_size):
+        for start in range(0, len(self.body), chunk_size):
+            yield self.body[start:start + chunk_size]
+
+
+def leftovers(directory):
+    return sorted(name for name in os.listdir(directory) if name.startswith("."))
+
+
+@pytest.fixture(params=["isal", "zlib"])
+def inflate(request, monkeypatch):
+    """Both decompressors: ISA-L when installed (requirements.txt), zlib as the fallback."""
+    if request.param == "zlib":
+        monkeypatch.setattr(snap, "inflate_lib", zlib)
+    elif snap.inflate_lib is zlib:
+        pytest.skip("isal is not installed")
+    return request.param
+
+
+def test_save_stream_checks_in_one_pass_and_writes_0600(tmp_path, monkeypatch, inflate):
+    body = make_snapshot(state=os.urandom(3 * snap.CHUNK))  # several blocks through the checker's pipe
+    path = str(tmp_path / "raft.snap")
+    monkeypatch.setattr(snap, "file_sha256", lambda p: pytest.fail("the saved file must not be read again"))
+    info = snap.save_stream(FakeResponse(body), path)
+    assert info["size"] == len(body) and info["sha256"] == hashlib.sha256(body).hexdigest()
+    assert (info["index"], info["term"], info["snapshot_id"]) == (42, 2, "2-42-1")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(snap.sidecar(path)) as handle:
+        assert handle.read().split()[0] == info["sha256"]
+    monkeypatch.undo()
+    assert snap.inspect(path)["sha256"] == info["sha256"]  # state=verified agrees with the streamed check
+    assert leftovers(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("response, words", [
+    (lambda body: FakeResponse(body, cut=len(body) // 2), "ended early"),
+    (lambda body: FakeResponse(make_snapshot(tamper=True)), "does not match its SHA256SUMS"),
+    (lambda body: FakeResponse(b"<html>not a snapshot</html>"), "truncated or corrupt"),
+    (lambda body: FakeResponse(body[:len(body) // 2], length=len(body) // 2), "truncated or corrupt"),
+], ids=["short-of-content-length", "tampered-member", "not-an-archive", "cut-without-length-check"])
+def test_save_stream_refuses_and_leaves_nothing(tmp_path, response, words, inflate):
+    path = str(tmp_path / "raft.snap")
+    with pytest.raises(snap.SnapshotError) as info:
+        snap.save_stream(response(make_snapshot()), path)
+    assert words in str(info.value)
+    assert os.listdir(str(tmp_path)) == []  # no final file, no temp file, no sidecar
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.99])
+def test_inspect_names_a_truncated_file(tmp_path, cut, inflate):
+    body = make_snapshot(state=os.urandom(2 * snap.CHUNK))
+    path = tmp_path / "cut.snap"
+    path.write_bytes(body[:int(len(body) * cut)])
+    with pytest.raises(snap.SnapshotError) as info:
+        snap.inspect(str(path))
+    assert "truncated or corrupt" in str(info.value)
