@@ -178,6 +178,7 @@ def parse_args(argv=None):
     parser.add_argument("--ours-bin", default=os.path.join(ROOT, ".venv", "bin"))
     parser.add_argument("--bench-bin", default=os.path.join(ROOT, ".venv-bench", "bin"))
     parser.add_argument("--skip-community", action="store_true")
+    parser.add_argument("--no-seed", action="store_true", help="only make up and snapshots (e.g. after a snapshot change)")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     parser.add_argument("--render", metavar="JSON", help="only rebuild the report and chart from a results JSON")
     args = parser.parse_args(argv)
@@ -211,7 +212,7 @@ def run(args):
             sample, cluster = measure_up(workdir, args.ours_bin, repeat, keep=repeat == args.up_repeats - 1)
             results["up"].append(sample)
         recorder = Recorder(cluster.target, workdir, args.ours_bin, args.bench_bin, log=log)
-        for n in args.sizes:
+        for n in ([] if args.no_seed else args.sizes):
             for repeat in range(args.repeats):
                 secrets = methods.make_secrets(n, seed=n * 100 + repeat)
                 order = ["ours", "hvac-threads", "hvac-seq"]
