@@ -59,6 +59,27 @@ def missing_password_policies(client, names):
     return missing
 
 
+def require_password_policies(module, client, spec, option, undone):
+    """Fail the task, before anything is written, when ``spec`` ({path: {field: policy}}) names a missing policy.
+
+    ``option`` names the module option in the message, ``undone`` what did not happen ("written", "rotated").
+    """
+    uses = {}
+    for path, fields in sorted(spec.items()):
+        for field, policy in sorted(fields.items()):
+            uses.setdefault(policy, []).append("%s.%s" % (path, field))
+    try:
+        missing = missing_password_policies(client, uses)
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Checking the password policies named in %s (nothing was %s)" % (option, undone))
+    if missing:
+        module.fail_json(msg="%s names password policies that do not exist: %s. Create them first (configure.yml "
+                             "applies vault/password-policies/*.hcl) or correct the names; nothing was %s"
+                             % (option, "; ".join("%s (for %s)" % (name, ", ".join(uses[name])) for name in missing),
+                                undone),
+                         changed=False)
+
+
 def read_secret(client, mount, path):
     """``GET /v1/<mount>/data/<path>`` -> (data or None, current_version or 0).
 

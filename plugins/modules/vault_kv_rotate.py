@@ -172,20 +172,7 @@ def run_module():
         module.fail_json(msg="%s; nothing was changed" % exc)
 
     client = module.client
-    uses = {}
-    for path, fields in sorted(plan.items()):
-        for field, policy in sorted(fields.items()):
-            uses.setdefault(policy, []).append("%s.%s" % (path, field))
-    try:
-        missing = kv.missing_password_policies(client, uses)
-    except Exception as exc:  # noqa: BLE001
-        module.fail_from(exc, "Checking the password policies (nothing was rotated)")
-    if missing:
-        module.fail_json(msg="option secrets names password policies that do not exist: %s. Create them first "
-                             "(configure.yml applies vault/password-policies/*.hcl) or correct the names; nothing was "
-                             "rotated"
-                             % "; ".join("%s (for %s)" % (name, ", ".join(uses[name])) for name in missing),
-                         changed=False)
+    kv.require_password_policies(module, client, plan, "option secrets", "rotated")
     now = time.time()
     result = dict(rotated=[], in_window=[], destroyed={})
     diff_before, diff_after = {}, {}

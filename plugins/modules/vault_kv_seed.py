@@ -334,7 +334,7 @@ def run_module():
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Connecting to Vault")
 
-    check_password_policies(module, client, generate)
+    kv.require_password_policies(module, client, generate, "generate", "written")
     seeder = Seeder(module, client, secrets, generate)
     paths = sorted(secrets)
     try:
@@ -383,23 +383,6 @@ def run_module():
     if msg:
         module.fail_json(msg=msg, **result)
     module.exit_ok(**result)
-
-
-def check_password_policies(module, client, generate):
-    """Fail with nothing written when ``generate`` names a password policy that does not exist."""
-    uses = {}
-    for path, fields in sorted(generate.items()):
-        for field, policy in sorted(fields.items()):
-            uses.setdefault(policy, []).append("%s.%s" % (path, field))
-    try:
-        missing = kv.missing_password_policies(client, uses)
-    except Exception as exc:  # noqa: BLE001
-        module.fail_from(exc, "Checking the password policies named in generate (nothing was written)")
-    if missing:
-        module.fail_json(msg="generate names password policies that do not exist: %s. Create them first (configure.yml "
-                             "applies vault/password-policies/*.hcl) or correct the names; nothing was written"
-                             % "; ".join("%s (for %s)" % (name, ", ".join(uses[name])) for name in missing),
-                         changed=False)
 
 
 def fail_partial(module, seeder, paths):
