@@ -90,7 +90,7 @@ def _check_archive(archive, label):
     return meta or {}
 
 
-CORRUPT = (tarfile.TarError, EOFError, OSError, ValueError, UnicodeDecodeError, zlib.error, inflate_lib.error)
+CORRUPT = (tarfile.TarError, EOFError, OSError, ValueError, UnicodeDecodeError, zlib.error)
 
 
 class _Gunzip(object):
@@ -110,7 +110,10 @@ class _Gunzip(object):
                 self.done = True
                 return
         # Bounded output per step: a highly compressible state.bin must not balloon in memory.
-        self.buf += self.inflate.decompress(self.pending, 4 * CHUNK)
+        try:
+            self.buf += self.inflate.decompress(self.pending, 4 * CHUNK)
+        except Exception as exc:  # noqa: BLE001 - zlib.error or isal's IsalError: both mean corrupt data
+            raise ValueError("corrupt compressed data (%s)" % exc)
         self.pending = self.inflate.unconsumed_tail
 
     def read(self, size=-1):

@@ -13,29 +13,15 @@ import os
 import pytest
 
 from heracles_faults import (
-    Paused, bring_all_back, declared, kill_leader, node_for, partial_files, read_kv, restart_and_unseal, values_of,
+    Paused, declared, kill_leader, node_for, partial_files, read_kv, restart_and_unseal, values_of,
     versions_above_one, wait_keys, wait_stream_started,
 )
 from heracles_testlib import run_module, start_module
 
-pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.usefixtures("all_nodes_back")]
 
 MOUNT = "kv-chaos"
 COUNT = 5000
-
-
-@pytest.fixture(scope="module")
-def c(own_cluster):
-    res = run_module("vault_mount", own_cluster.conn(path=MOUNT, type="kv", options={"version": "2"}))
-    assert not res.failed, res
-    return own_cluster
-
-
-@pytest.fixture(autouse=True)
-def all_nodes_back(c):
-    """Whatever a test did or where it failed: every node runs, unsealed, as one of three voters afterwards."""
-    yield
-    bring_all_back(c)
 
 
 def seed(c, folder, data, **extra):

@@ -29,7 +29,7 @@ import time
 import pytest
 
 from heracles_faults import (
-    Paused, bring_all_back, current_versions, declared, kill_leader, node_for, partial_files, read_kv,
+    Paused, current_versions, declared, kill_leader, node_for, partial_files, read_kv,
     restart_and_unseal, start_again, values_of, versions_above_one, wait_for, wait_keys, wait_leader,
     wait_stream_started,
 )
@@ -38,24 +38,10 @@ from heracles_testlib import ROOT, find_leaks, run_module, start_module
 
 from ansible_collections.heracles.secrets.plugins.module_utils import vault_data
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("all_nodes_back")]
 
 MOUNT = "kv-rel"
 SEEDED = 1000
-
-
-@pytest.fixture(scope="module")
-def c(own_cluster):
-    res = run_module("vault_mount", own_cluster.conn(path=MOUNT, type="kv", options={"version": "2"}))
-    assert not res.failed, res
-    return own_cluster
-
-
-@pytest.fixture(autouse=True)
-def all_nodes_back(c):
-    """Whatever a test did or where it failed: every node runs, unsealed, as one of three voters afterwards."""
-    yield
-    bring_all_back(c)
 
 
 @pytest.fixture(scope="module")
