@@ -92,6 +92,24 @@ def _server_errors(exc):
     return str(errors)
 
 
+_TLS_SETUP = ("certificate verify failed", "certificate_verify_failed", "hostname", "doesn't match", "not valid for",
+              "wrong_version_number", "wrong version number", "unknown ca", "bad certificate", "self signed",
+              "self-signed", "unable to get local issuer")
+
+
+def is_tls_setup_error(exc):
+    """True for TLS errors that do not heal (CA, certificate, host name, TLS spoken to plain HTTP).
+
+    A TLS connection cut mid-way (``SSLEOFError``: a node killed during a request) is a connection error
+    like any other and is retried; telling the two apart needs the text, because requests and urllib3 wrap
+    the ``ssl`` exception twice.
+    """
+    if not (HAS_REQUESTS and isinstance(exc, requests.exceptions.SSLError)):
+        return False
+    text = str(exc).lower()
+    return any(marker in text for marker in _TLS_SETUP)
+
+
 def is_no_leader(exc):
     """True when the server says the cluster has no active node right now."""
     return bool(_NO_LEADER.search(_server_errors(exc)))
@@ -105,7 +123,7 @@ def describe(exc, url=None, what=None):
     if isinstance(exc, HeraclesError):
         return exc.message, exc.hint
 
-    if HAS_REQUESTS and isinstance(exc, requests.exceptions.SSLError):
+    if is_tls_setup_error(exc):
         text = str(exc)
         if "hostname" in text.lower() or "doesn't match" in text or "not valid for" in text:
             return ("%s: TLS hostname mismatch (%s)" % (doing, _short(text)),

@@ -18,7 +18,7 @@ import threading
 import time
 
 from ansible_collections.heracles.secrets.plugins.module_utils.errors import (
-    QUORUM_HINT, SEALED_HINT, QuorumLostError, SealedError, UnreachableError, is_no_leader,
+    QUORUM_HINT, SEALED_HINT, QuorumLostError, SealedError, UnreachableError, is_no_leader, is_tls_setup_error,
 )
 
 try:
@@ -66,11 +66,12 @@ class RetryPolicy:
 def is_retryable(exc):
     """True for errors that a later attempt (possibly on another node) can fix.
 
-    TLS errors are not retried: a wrong CA or hostname does not heal itself and
-    retrying only delays the clear message.
+    TLS set-up errors are not retried: a wrong CA or hostname does not heal itself and
+    retrying only delays the clear message. A TLS connection cut mid-way (a node killed
+    during the request) is retried like any dropped connection.
     """
     if requests is not None:
-        if isinstance(exc, requests.exceptions.SSLError):
+        if is_tls_setup_error(exc):
             return False
         if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                             requests.exceptions.ChunkedEncodingError)):
@@ -168,7 +169,7 @@ class LeaderFollowingAdapter(JSONAdapter):
             try:
                 info = self._leader_info(url)
             except Exception as exc:  # noqa: BLE001 - any failure means "not this one"
-                if requests is not None and isinstance(exc, requests.exceptions.SSLError):
+                if is_tls_setup_error(exc):
                     raise
                 if requests is not None and isinstance(exc, requests.exceptions.Timeout):
                     silent.append(url)

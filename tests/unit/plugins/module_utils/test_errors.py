@@ -16,6 +16,9 @@ DESCRIBE_CASES = [
      ["TLS verification failed", "certificate verify failed"], ["ca_cert", "VAULT_CACERT"]),
     ("tls-hostname", requests.exceptions.SSLError("hostname 'vault.example' doesn't match 'node1.heracles.local'"),
      ["TLS hostname mismatch"], ["SANs"]),
+    ("tls-cut-mid-request", requests.exceptions.SSLError("Caused by SSLError(SSLEOFError(8, 'EOF occurred in violation "
+                                                         "of protocol (_ssl.c:2427)'))"),
+     ["cannot connect", "EOF occurred"], ["server is running"]),
     ("connection-refused", requests.exceptions.ConnectionError("Connection refused"),
      ["cannot connect", "Connection refused"], ["server is running"]),
     ("timeout", requests.exceptions.ReadTimeout("read timed out"),

@@ -78,6 +78,12 @@ RETRYABLE_CASES = [
     ("requests-timeout", requests.exceptions.Timeout("timeout"), True),
     ("requests-chunked", requests.exceptions.ChunkedEncodingError("cut"), True),
     ("requests-ssl", requests.exceptions.SSLError("certificate verify failed"), False),
+    ("requests-ssl-hostname", requests.exceptions.SSLError("hostname '127.1' doesn't match 'localhost'"), False),
+    ("requests-ssl-http-port", requests.exceptions.SSLError("[SSL: WRONG_VERSION_NUMBER] wrong version number"), False),
+    # a node killed during the request: the TLS stream just ends; that heals on another node
+    ("requests-ssl-eof", requests.exceptions.SSLError(
+        "HTTPSConnectionPool(host='127.0.0.1', port=31700): Max retries exceeded (Caused by SSLError(SSLEOFError(8, "
+        "'EOF occurred in violation of protocol (_ssl.c:2427)')))"), True),
     ("vault-down-503", hvac_exc.VaultDown(errors=["Vault is sealed"]), True),
     ("internal-500", hvac_exc.InternalServerError(errors=["local node not active"]), True),
     ("bad-gateway-502", hvac_exc.BadGateway(), True),
