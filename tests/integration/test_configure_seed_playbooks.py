@@ -26,13 +26,7 @@ SEEDED = ["apps/payments/db", "apps/payments/stripe", "apps/orders/db", "apps/or
 @pytest.fixture(scope="module")
 def world(cluster, tokenreview, tmp_path_factory):
     state = tmp_path_factory.mktemp("configure")
-    ca_file = state / "k8s-ca.pem"
-    ca_file.write_text(tokenreview.ca_pem)
-    jwt_file = state / "reviewer.jwt"
-    jwt_file.write_text(tokenreview.mint("kube-system", "vault-reviewer"))
-    os.chmod(str(jwt_file), 0o600)
-    k8s = dict(kubernetes_host=tokenreview.url, kubernetes_ca_cert_file=str(ca_file),
-               token_reviewer_jwt_file=str(jwt_file), disable_local_ca_jwt=True)
+    k8s = tokenreview.reviewer_config(state)
     runner = Runner(state, dict(heracles_vault_connection=connection_vars(cluster), configure_environments=ENVS,
                                 seed_environments=ENVS, configure_kubernetes=dict((e, k8s) for e in ENVS)))
     return dict(runner=runner, cluster=cluster, tokenreview=tokenreview, state=str(state))

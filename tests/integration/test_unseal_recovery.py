@@ -27,14 +27,9 @@ PLAYBOOK = "unseal-recovery.yml"
 
 
 @pytest.fixture(scope="module")
-def recovery_cluster(tmp_path_factory):
+def recovery_cluster(own_cluster):
     """A bootstrapped 3-node cluster this module may stop and restart nodes of."""
-    handle = ClusterHandle(tmp_path_factory.mktemp("recovery")).start()
-    try:
-        handle.bootstrap()
-        yield handle
-    finally:
-        handle.stop()
+    return own_cluster
 
 
 @pytest.fixture(scope="module")

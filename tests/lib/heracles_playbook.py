@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 
-from heracles_testlib import ROOT, env
+from heracles_testlib import ROOT, env, wait_or_kill
 
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 
@@ -64,12 +64,7 @@ class RunningPlaybook:
         return self.proc.poll() is None
 
     def wait(self, timeout=900):
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise
+        wait_or_kill(self.proc, timeout)
         self._out.seek(0)
         self._err.seek(0)
         stdout, stderr = self._out.read(), self._err.read()

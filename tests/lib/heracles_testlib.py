@@ -74,6 +74,16 @@ def run_module(name, args, check=False, diff=False, timeout=300, extra_env=None)
     return _module_result(name, proc.returncode, proc.stdout, proc.stderr)
 
 
+def wait_or_kill(proc, timeout):
+    """Wait for a background process; on timeout kill it (no orphan keeps a port or a file) and re-raise."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+
+
 class RunningModule:
     """A module started in the background by :func:`start_module`, as Ansible starts it.
 
@@ -101,12 +111,7 @@ class RunningModule:
 
     def wait(self, timeout=300):
         """Wait for the module to exit; return its ModuleResult (kills it and raises on timeout)."""
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise
+        wait_or_kill(self.proc, timeout)
         out = []
         for handle in self._files[1:]:
             handle.seek(0)

@@ -268,6 +268,18 @@ class TokenReviewServer:
         claims.update(extra or {})
         return sign_rs256(key or self.signing_key, claims, kid=self.kid)
 
+    def reviewer_config(self, directory):
+        """A ``configure_kubernetes`` entry for this API server: its CA and a reviewer JWT (0600) in ``directory``."""
+        ca_file = os.path.join(str(directory), "k8s-ca.pem")
+        with open(ca_file, "w") as handle:
+            handle.write(self.ca_pem)
+        jwt_file = os.path.join(str(directory), "reviewer.jwt")
+        with open(jwt_file, "w") as handle:
+            handle.write(self.mint("kube-system", "vault-reviewer"))
+        os.chmod(jwt_file, 0o600)
+        return dict(kubernetes_host=self.url, kubernetes_ca_cert_file=ca_file, token_reviewer_jwt_file=jwt_file,
+                    disable_local_ca_jwt=True)
+
     def revoke(self, token):
         """Make ``token`` fail review from now on (a deleted service account or secret)."""
         self.revoked.add(fingerprint(token))

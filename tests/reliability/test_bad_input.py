@@ -27,6 +27,7 @@ import hvac.exceptions
 import pytest
 import requests
 
+from heracles_faults import wait_leader
 from heracles_testlib import ClusterHandle, find_leaks, keystore, run_module
 
 MODULES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -70,18 +71,6 @@ class World:
         return self.expired_token
 
 
-def wait_active(url, ca_cert, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if requests.get(url + "/v1/sys/leader", verify=ca_cert, timeout=2).json().get("is_self"):
-                return
-        except (requests.RequestException, ValueError):
-            pass
-        time.sleep(0.3)
-    raise AssertionError("%s did not become active" % url)
-
-
 @pytest.fixture(scope="module")
 def world(cluster, tmp_path_factory):
     base = str(tmp_path_factory.mktemp("badinput"))
@@ -90,7 +79,7 @@ def world(cluster, tmp_path_factory):
         conn = other.conn(auth_method="none", nodes=[])
         assert not run_module("vault_init", dict(conn, secret_shares=1, secret_threshold=1)).failed
         assert not run_module("vault_unseal", conn).failed
-        wait_active(other.url, other.ca_cert)
+        wait_leader(other)
         w = World(cluster, other, base)
         os.makedirs(w.scratch)
         for name in ("raft-a.snap", "raft-b.snap"):

@@ -92,13 +92,7 @@ def declared_config():
 
 
 def test_leader_killed_during_configure_then_rerun_changes_nothing(c, tokenreview, tmp_path):
-    ca_file = tmp_path / "k8s-ca.pem"
-    ca_file.write_text(tokenreview.ca_pem)
-    jwt_file = tmp_path / "reviewer.jwt"
-    jwt_file.write_text(tokenreview.mint("kube-system", "vault-reviewer"))
-    os.chmod(str(jwt_file), 0o600)
-    k8s = dict(kubernetes_host=tokenreview.url, kubernetes_ca_cert_file=str(ca_file),
-               token_reviewer_jwt_file=str(jwt_file), disable_local_ca_jwt=True)
+    k8s = tokenreview.reviewer_config(tmp_path)
     runner = Runner(tmp_path, dict(heracles_vault_connection=connection_vars(c), configure_environments=ENVS,
                                    configure_kubernetes=dict((e, k8s) for e in ENVS)))
     want = declared_config()

@@ -15,12 +15,11 @@ import binascii
 import json
 import os
 import stat
-import time
 
 import certifi
 import pytest
-import requests
 
+from heracles_faults import wait_leader
 from heracles_testlib import ClusterHandle, files_text, find_leaks, free_base_port, run_module
 
 PUBLIC = (".pem",)  # certificates; their keys end in -key.pem
@@ -94,18 +93,6 @@ def open_umask():
         os.umask(old)
 
 
-def wait_active(url, ca_cert, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if requests.get(url + "/v1/sys/leader", verify=ca_cert, timeout=2).json().get("is_self"):
-                return
-        except (requests.RequestException, ValueError):
-            pass
-        time.sleep(0.3)
-    raise AssertionError("%s did not become active" % url)
-
-
 def test_files_are_private_whatever_the_umask(tmp_path, open_umask):
     base = str(tmp_path / "cluster")
     lc_args = dict(base_dir=base, node_count=1, base_port=free_base_port(nodes=1))
@@ -120,7 +107,7 @@ def test_files_are_private_whatever_the_umask(tmp_path, open_umask):
         conn = handle.conn(nodes=[])
         assert not run_module("vault_init", dict(conn, auth_method="none", secret_shares=1, secret_threshold=1)).failed
         assert not run_module("vault_unseal", dict(conn, auth_method="none")).failed
-        wait_active(handle.url, handle.ca_cert)
+        wait_leader(handle)
         backups = tmp_path / "backups"
         backups.mkdir(mode=0o700)
         os.chmod(str(backups), 0o700)  # mkdir's mode is masked by the umask too; the backup role sets it like this
