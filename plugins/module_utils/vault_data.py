@@ -9,11 +9,15 @@ prove both produce the same objects.
 
 Layout of ``vault/``::
 
-    common.yml                     password policies, audit devices
-    environments/<env>.yml         kv mount, extra mounts, kubernetes auth, apps, eso, backup, developers
+    common.yml                     password policies, audit devices, rotation cadence per secret kind
+    environments/<env>.yml         kv mount, extra mounts, kubernetes auth, apps (with the Kubernetes Secrets
+                                   they receive), eso, backup, developers, workloads defaults
     policies/<template>.hcl        ACL policy templates (${env}, ${kv}, ${app})
     password-policies/<name>.hcl   password policies
-    seed/<env>.yml                 sample seed data (read by roles/seed, not here)
+    seed/<env>.yml                 seed data: the secrets' fields (the apps' mappings are checked against it)
+
+``load`` answers what Vault holds; ``load_workloads`` what reaches the pods (apps, their SecretStore,
+ExternalSecrets, consumers, network rules), checked against the seed before anything is rendered.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -36,8 +40,8 @@ class VaultDataError(ValueError):
 
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-# The Kubernetes auth roles whose names the platform's workloads use (ESO's ClusterSecretStore, the backup CronJob).
-ESO_ROLE = "external-secrets"
+# The Kubernetes auth role the platform's backup CronJob logs in with. ESO has none: each app namespace's
+# SecretStore logs in as the app (see load_workloads).
 BACKUP_ROLE = "vault-backup"
 
 
@@ -131,12 +135,6 @@ def load(data_dir, environments):
                         bound_service_account_namespaces=[app.get("namespace", app["name"])], policies=[policy])
             role.update(common_role)
             roles.append(role)
-        if data.get("eso"):
-            add_policy("%s-eso" % env, "eso")
-            role = dict(name=ESO_ROLE, bound_service_account_names=[data["eso"]["service_account"]],
-                        bound_service_account_namespaces=[data["eso"]["namespace"]], policies=["%s-eso" % env])
-            role.update(common_role)
-            roles.append(role)
         if data.get("backup"):
             roles.append(_backup_role(environment_file(data_dir, env), data["backup"], env, common_role))
             add_policy("%s-backup" % env, "backup")
@@ -149,6 +147,18 @@ def load(data_dir, environments):
     _check_unique(out["mounts"], "mount")
     _check_unique(out["auth"], "auth mount")
     return out
+
+
+def environments(data_dir):
+    """Every declared environment: the names of ``environments/*.yml``, sorted (no list is kept elsewhere)."""
+    folder = os.path.join(data_dir, "environments")
+    try:
+        names = sorted(name[:-4] for name in os.listdir(folder) if name.endswith(".yml"))
+    except (IOError, OSError) as exc:
+        raise VaultDataError("cannot list %s: %s" % (folder, exc.strerror))
+    if not names:
+        raise VaultDataError("%s declares no environment (expected <env>.yml files)" % folder)
+    return names
 
 
 def environment_file(data_dir, env):
@@ -175,3 +185,293 @@ def _check_unique(items, what):
         if item["path"] in seen:
             raise VaultDataError("%s %r is declared twice" % (what, item["path"]))
         seen.add(item["path"])
+
+
+# --- workload delivery: what reaches the pods -------------------------------------------------------------------
+# Kubernetes names: a namespace is a DNS label (RFC 1123), a Secret or workload name a DNS subdomain.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+# ESO's refreshInterval is a Go duration (metav1.Duration): no days, units from ns to h.
+_GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|\u00b5s|ms|s|m|h))+$")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)")
+# ``{{ .key }}`` or ``{{ index . "key" }}`` (and inside pipelines): the data keys a template reads.
+_TEMPLATE_ACTION = re.compile(r"{{-?(.*?)-?}}", re.S)
+_TEMPLATE_DOT_KEY = re.compile(r"(?:^|[\s(|])\.([A-Za-z_][A-Za-z0-9_]*)")
+_TEMPLATE_INDEX_KEY = re.compile(r"index\s+\.\s+\"([^\"]+)\"")
+SECRET_TYPES = ("Opaque", "kubernetes.io/basic-auth", "kubernetes.io/tls", "kubernetes.io/dockerconfigjson",
+                "kubernetes.io/ssh-auth")
+CREATION_POLICIES = ("Owner", "Merge", "Orphan")
+DELETION_POLICIES = ("Retain", "Delete", "Merge")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+WORKLOAD_DEFAULTS = dict(store_name="vault", refresh_interval="1h", operator_group="", creation_policy="Owner",
+                         deletion_policy="Retain")
+
+
+def go_duration_seconds(value):
+    """Seconds of a Go duration (``1h30m``), as ESO parses refreshInterval; ``None`` when it does not parse."""
+    text = str(value)
+    if not _GO_DURATION.match(text):
+        return None
+    return sum(float(number) * _GO_UNITS[unit] for number, unit in _GO_PART.findall(text))
+
+
+def template_keys(template_text):
+    """The data keys a Go template reads (``.key`` and ``index . "key"``)."""
+    keys = set()
+    for action in _TEMPLATE_ACTION.findall(template_text):
+        keys.update(_TEMPLATE_DOT_KEY.findall(action))
+        keys.update(_TEMPLATE_INDEX_KEY.findall(action))
+    return keys
+
+
+def seed_fields(data_dir, env):
+    """``{vault path: set(field names)}`` declared in ``seed/<env>.yml`` (clear fields and generated ones)."""
+    path = os.path.join(data_dir, "seed", env + ".yml")
+    if not os.path.exists(path):
+        return {}
+    seed = _yaml(path)
+    fields = {}
+    for section in ("secrets", "generate"):
+        for secret_path, values in (seed.get(section) or {}).items():
+            fields.setdefault(secret_path, set()).update((values or {}).keys())
+    return fields
+
+
+class _AppChecker(object):
+    """Errors name the file and the app, so a user knows where to look."""
+
+    def __init__(self, where, app_name):
+        self.where, self.app = where, app_name
+
+    def fail(self, message):
+        raise VaultDataError("%s: app %s: %s" % (self.where, self.app, message))
+
+    def name(self, value, what, pattern=_DNS_LABEL):
+        if not isinstance(value, str) or not pattern.match(value):
+            kind = "a DNS label (lower-case letters, digits, '-', at most 63)" if pattern is _DNS_LABEL else \
+                "a DNS subdomain (lower-case letters, digits, '-', '.')"
+            self.fail("%s %r must be %s" % (what, value, kind))
+        return value
+
+    def choice(self, value, choices, what):
+        if value not in choices:
+            self.fail("%s %r is not one of %s" % (what, value, ", ".join(choices)))
+        return value
+
+    def duration(self, value, what):
+        if go_duration_seconds(value) is None or go_duration_seconds(value) <= 0:
+            self.fail("%s %r does not parse as a Go duration such as 15m, 1h or 1h30m (no days)" % (what, value))
+        return str(value)
+
+
+_VAULT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
+
+
+def _own_path(check, app, name, what):
+    """``apps/<app>/<name>``: an app maps only its own Vault secrets (no ``..``, no absolute paths)."""
+    if not isinstance(name, str) or not _VAULT_NAME.match(name) or ".." in name.split("/"):
+        check.fail("%s %r must name a secret under apps/%s/ (letters, digits, '_', '-', '.', '/'; no '..')"
+                   % (what, name, app))
+    return "apps/%s/%s" % (app, name)
+
+
+def _secret_ref(check, app, ref, fields, secret_name, key):
+    """One ``data`` entry: ``{from: <secret under apps/<app>/>, property: <field>}``, checked against the seed."""
+    if not isinstance(ref, dict) or set(ref) - {"from", "property"} or not ref.get("from"):
+        check.fail("Secret %s key %s must map to {from: <vault secret>, property: <field>}, got %r"
+                   % (secret_name, key, ref))
+    remote = _own_path(check, app, ref["from"], "Secret %s key %s: from" % (secret_name, key))
+    if remote not in fields:
+        check.fail("Secret %s key %s reads %s, which seed declares no field of (declared: %s)"
+                   % (secret_name, key, remote, ", ".join(sorted(p for p in fields if p.startswith("apps/%s/" % app)))
+                      or "none"))
+    prop = ref.get("property", key)
+    if prop not in fields[remote]:
+        check.fail("Secret %s key %s reads field %r of %s, which is not declared (fields: %s)"
+                   % (secret_name, key, prop, remote, ", ".join(sorted(fields[remote]))))
+    return dict(key=key, remote_key=remote, property=prop)
+
+
+def _app_secret(check, app, spec, fields, defaults):
+    if not isinstance(spec, dict):
+        check.fail("each entry of secrets must be a mapping, got %r" % (spec,))
+    unknown = set(spec) - {"name", "type", "data", "extract", "template", "merge_keys", "refresh_interval",
+                           "creation_policy", "deletion_policy", "consumers"}
+    if unknown:
+        check.fail("Secret %s: unknown setting(s) %s" % (spec.get("name"), ", ".join(sorted(unknown))))
+    name = check.name(spec.get("name"), "Secret name", _DNS_SUBDOMAIN)
+    data = [_secret_ref(check, app, ref, fields, name, check_key(check, name, key))
+            for key, ref in sorted((spec.get("data") or {}).items())]
+    extract = []
+    for ref in spec.get("extract") or []:
+        remote = _own_path(check, app, ref, "Secret %s extract" % name)
+        if remote not in fields:
+            check.fail("Secret %s extracts %s, which seed declares no field of" % (name, remote))
+        extract.append(remote)
+    if not data and not extract:
+        check.fail("Secret %s maps nothing: give data (key: {from, property}) or extract ([vault secret])" % name)
+    template = spec.get("template") or {}
+    if not isinstance(template, dict):
+        check.fail("Secret %s: template must map keys to Go templates" % name)
+    available = set(item["key"] for item in data)
+    for remote in extract:
+        available.update(fields[remote])
+    for out_key, text in sorted(template.items()):
+        check_key(check, name, out_key)
+        missing = sorted(template_keys(str(text)) - available)
+        if missing:
+            check.fail("Secret %s template %s reads %s, which the Secret does not map (mapped: %s)"
+                       % (name, out_key, ", ".join(missing), ", ".join(sorted(available))))
+    refresh = check.duration(spec.get("refresh_interval", defaults["refresh_interval"]),
+                             "Secret %s refresh_interval" % name)
+    creation = check.choice(spec.get("creation_policy", defaults["creation_policy"]), CREATION_POLICIES,
+                            "Secret %s creation_policy" % name)
+    deletion = check.choice(spec.get("deletion_policy", defaults["deletion_policy"]), DELETION_POLICIES,
+                            "Secret %s deletion_policy" % name)
+    if deletion == "Delete" and creation != "Owner":
+        # ESO's webhook refuses it: only a Secret ESO owns may be deleted with the ExternalSecret
+        check.fail("Secret %s: deletion_policy Delete needs creation_policy Owner (got %s)" % (name, creation))
+    consumers = []
+    for consumer in spec.get("consumers") or []:
+        kind, _, workload = str(consumer).partition("/")
+        check.choice(kind, WORKLOAD_KINDS, "Secret %s consumer kind" % name)
+        consumers.append(dict(kind=kind, name=check.name(workload, "Secret %s consumer name" % name, _DNS_SUBDOMAIN)))
+    return dict(
+        name=name,
+        type=check.choice(spec.get("type", "Opaque"), SECRET_TYPES, "Secret %s type" % name),
+        data=data, extract=extract, template=dict((k, str(v)) for k, v in template.items()),
+        merge_keys=bool(spec.get("merge_keys", False)),
+        refresh_interval=refresh, refresh_seconds=int(go_duration_seconds(refresh)),
+        creation_policy=creation, deletion_policy=deletion, consumers=consumers)
+
+
+def check_key(check, secret_name, key):
+    if not isinstance(key, str) or not _SECRET_KEY.match(key):
+        check.fail("Secret %s key %r must be letters, digits, '-', '_' or '.'" % (secret_name, key))
+    return key
+
+
+def _network_rules(check, rules, what):
+    out = []
+    for rule in rules or []:
+        if not isinstance(rule, dict) or set(rule) - {"namespace", "cidr", "ports"} or \
+                len([k for k in ("namespace", "cidr") if rule.get(k)]) != 1:
+            check.fail("network.%s entries need exactly one of namespace or cidr, and ports; got %r" % (what, rule))
+        ports = rule.get("ports") or []
+        if not ports or not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
+            check.fail("network.%s entry %r needs ports (integers 1-65535)" % (what, rule))
+        if rule.get("namespace"):
+            check.name(rule["namespace"], "network.%s namespace" % what)
+        out.append(dict(namespace=rule.get("namespace"), cidr=rule.get("cidr"), ports=list(ports)))
+    return out
+
+
+def load_workloads(data_dir, env):
+    """The apps of ``env`` as the Kubernetes side needs them, every reference checked before anything renders.
+
+    Returns ``{environment, kv, auth_mount, audience, store_name, eso, backup, apps: [...]}``; each app carries
+    its namespace, service account, Vault role and policy, operator group, network rules, rotation windows and
+    ``secrets`` (one ExternalSecret each: data refs with remote key and property, template, intervals,
+    policies, consumers). Errors name the file and the app.
+    """
+    where = environment_file(data_dir, env)
+    data = load_environment(data_dir, env)
+    common = _yaml(os.path.join(data_dir, "common.yml"))
+    cadence = dict(common.get("rotation_cadence") or {})
+    defaults = dict(WORKLOAD_DEFAULTS)
+    defaults.update(data.get("workloads") or {})
+    fields = seed_fields(data_dir, env)
+    env_check = _AppChecker(where, "(workloads defaults)")
+    env_check.duration(defaults["refresh_interval"], "workloads.refresh_interval")
+    env_check.name(defaults["store_name"], "workloads.store_name", _DNS_SUBDOMAIN)
+    apps, namespaces, secret_names = [], {}, {}
+    for app in data.get("apps") or []:
+        check = _AppChecker(where, app.get("name"))
+        name = check.name(app.get("name"), "name")
+        namespace = check.name(app.get("namespace", name), "namespace")
+        if namespace in namespaces:
+            check.fail("namespace %s is already app %s's: one namespace per app (its SecretStore logs in as one app)"
+                       % (namespace, namespaces[namespace]))
+        namespaces[namespace] = name
+        secrets = [_app_secret(check, name, spec, fields, defaults) for spec in app.get("secrets") or []]
+        for secret in secrets:
+            if secret["name"] in secret_names.get(namespace, ()):
+                check.fail("Secret %s is declared twice in namespace %s" % (secret["name"], namespace))
+            secret_names.setdefault(namespace, set()).add(secret["name"])
+        rotation = {}
+        for vault_secret, kind in sorted((app.get("rotation") or {}).items()):
+            remote = _own_path(check, name, vault_secret, "rotation")
+            if remote not in fields:
+                check.fail("rotation names %s, which seed declares no field of" % remote)
+            if kind not in cadence:
+                check.fail("rotation kind %r of %s is not in common.yml rotation_cadence (%s)"
+                           % (kind, remote, ", ".join(sorted(cadence))))
+            rotation[remote] = dict(kind=kind, window=str(cadence[kind]))
+        network = app.get("network") or {}
+        apps.append(dict(
+            name=name, namespace=namespace,
+            service_account=check.name(app.get("service_account", name), "service_account", _DNS_SUBDOMAIN),
+            role=name, policy="%s-app-%s" % (env, name),
+            operator_group=app.get("operator_group", defaults["operator_group"]) or "",
+            aws_secrets=bool(app.get("aws_secrets", False)),
+            egress=_network_rules(check, network.get("egress"), "egress"),
+            ingress=_network_rules(check, network.get("ingress"), "ingress"),
+            rotation=rotation, secrets=secrets))
+    eso = data.get("eso") or {}
+    if eso and (eso.get("namespace") in namespaces):
+        _AppChecker(where, namespaces[eso["namespace"]]).fail(
+            "namespace %s is ESO's: apps need namespaces of their own" % eso["namespace"])
+    k8s = data["kubernetes"]
+    return dict(environment=env, kv=data["kv"]["path"], auth_mount=k8s["path"], audience=k8s.get("audience") or "vault",
+                store_name=defaults["store_name"], operator_group=defaults["operator_group"],
+                eso=dict(namespace=eso.get("namespace", "external-secrets"),
+                         service_account=eso.get("service_account", "external-secrets")),
+                backup=dict(data.get("backup") or {}), default_rotation=str(cadence.get("default", "")), apps=apps)
+
+
+def consumers_of(declared, paths):
+    """What consumes the Vault secrets ``paths`` (``apps/<app>/<name>``, with or without the mount).
+
+    Returns ``{"external_secrets": ["ns/name", ...], "workloads": [{namespace, kind, name, secrets}]}``: the
+    ExternalSecrets that read any of them and the workloads that consume those Secrets, in declaration order.
+    """
+    wanted = set(p.split("/", 1)[1] if not p.startswith("apps/") and "/" in p else p for p in paths)
+    external, workloads, seen = [], [], {}
+    for app in declared["apps"]:
+        for secret in app["secrets"]:
+            remotes = set(ref["remote_key"] for ref in secret["data"]) | set(secret["extract"])
+            if not remotes & wanted:
+                continue
+            external.append("%s/%s" % (app["namespace"], secret["name"]))
+            for consumer in secret["consumers"]:
+                key = (app["namespace"], consumer["kind"], consumer["name"])
+                if key not in seen:
+                    seen[key] = dict(namespace=app["namespace"], kind=consumer["kind"], name=consumer["name"],
+                                     secrets=[])
+                    workloads.append(seen[key])
+                seen[key]["secrets"].append(secret["name"])
+    return {"external_secrets": external, "workloads": workloads}
+
+
+def rotation_plan(data_dir, env, generate):
+    """Group the seed's generated fields (``generate``: ``{path: {field: policy}}``) by rotation window.
+
+    Returns ``[{"window": "30d", "kinds": [...], "secrets": {path: {field: policy}}}]`` sorted by window; a path
+    no app declares a rotation kind for takes ``rotation_cadence.default``.
+    """
+    workloads = load_workloads(data_dir, env)
+    windows = {}
+    for app in workloads["apps"]:
+        for remote, rotation in app["rotation"].items():
+            windows[remote] = rotation
+    groups = {}
+    for path, field_policies in sorted((generate or {}).items()):
+        rotation = windows.get(path) or dict(kind="default", window=workloads["default_rotation"])
+        if not rotation["window"]:
+            raise VaultDataError("%s has no rotation kind and common.yml rotation_cadence has no default" % path)
+        group = groups.setdefault(rotation["window"], dict(window=rotation["window"], kinds=set(), secrets={}))
+        group["kinds"].add(rotation["kind"])
+        group["secrets"][path] = dict(field_policies)
+    return [dict(group, kinds=sorted(group["kinds"])) for _, group in sorted(groups.items())]

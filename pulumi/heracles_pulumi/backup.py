@@ -7,11 +7,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from heracles_pulumi.delivery import BACKUP_POD_LABELS
 from heracles_pulumi.iam import IrsaRole, IrsaRoleArgs, OidcProvider
 from heracles_pulumi.kms import KmsKey, KmsKeyArgs
 from heracles_pulumi.policies import (BACKUP_KMS_ACTIONS, BACKUP_RESTORE_KMS_ACTIONS, KeyGrant, backup_bucket_policy,
                                       backup_write_policy, to_json, via_service)
 from heracles_pulumi.server_config import get_flavour
+from heracles_pulumi.stack import backup_cronjob_name
 
 SNAPSHOT_DIR = "/snapshot"
 TOKEN_DIR = "/var/run/secrets/heracles"
@@ -83,7 +85,7 @@ def cronjob_spec(args, key_arn, bucket):
         "jobTemplate": {"spec": {
             "backoffLimit": 2,
             "activeDeadlineSeconds": 900,
-            "template": {"spec": {
+            "template": {"metadata": {"labels": dict(BACKUP_POD_LABELS)}, "spec": {
                 "serviceAccountName": args.service_account,
                 "restartPolicy": "Never",
                 "securityContext": {"runAsNonRoot": True, "runAsUser": 100, "runAsGroup": 1000, "fsGroup": 1000,
@@ -193,7 +195,7 @@ class VaultBackup(pulumi.ComponentResource):
                                     "annotations": self.role.service_account_annotations},
             automount_service_account_token=False, opts=k8s_opts)
         self.cronjob = k8s.batch.v1.CronJob(
-            f"{name}-cronjob", metadata={"name": f"{args.cluster_name}-raft-snapshot", "namespace": args.namespace},
+            f"{name}-cronjob", metadata={"name": backup_cronjob_name(args.cluster_name), "namespace": args.namespace},
             spec=pulumi.Output.all(self.key.arn, self.bucket.bucket).apply(
                 lambda values: cronjob_spec(args, values[0], values[1])),
             opts=pulumi.ResourceOptions(parent=self, provider=provider,

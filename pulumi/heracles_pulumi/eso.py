@@ -1,40 +1,22 @@
-"""External Secrets Operator: its IRSA role, the Helm release, ClusterSecretStores and ExternalSecrets."""
+"""External Secrets Operator: its IRSA role, the Helm release and the AWS ClusterSecretStores.
+
+ESO has no Vault identity: each app namespace's SecretStore logs in to Vault as the app (heracles_pulumi.delivery).
+The AWS stores (Secrets Manager, Parameter Store under the ESO role's prefix) admit only namespaces labelled
+``heracles.secrets/aws-secrets=true`` (apps that declare ``aws_secrets: true``).
+"""
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from heracles_pulumi.delivery import AWS_SECRETS_LABEL, ESO_API
 from heracles_pulumi.iam import IRSA_ANNOTATION, IrsaRole, IrsaRoleArgs, OidcProvider
 from heracles_pulumi.policies import eso_read_policy, to_json
 
-ESO_API = "external-secrets.io/v1"
 ESO_CHART = "external-secrets"
 ESO_CHART_REPO = "https://charts.external-secrets.io"
-
-
-@dataclass(frozen=True)
-class VaultStoreSpec:
-    """How ESO reaches Vault: address, KV v2 mount, Kubernetes auth mount and role, token audience, CA."""
-
-    name: str
-    server: str
-    kv_path: str
-    auth_mount: str
-    role: str
-    audiences: Tuple[str, ...]
-    ca_secret: str
-    ca_namespace: str
-
-
-@dataclass(frozen=True)
-class SyncedSecret:
-    """One ExternalSecret: ``<namespace>/<name>`` from ``key`` in the Vault store (``apps/<app>/<name>``)."""
-
-    namespace: str
-    name: str
-    key: str
 
 
 @dataclass
@@ -50,12 +32,9 @@ class EsoArgs:
     region: str
     account_id: str
     secrets_prefix: str
-    vault_store: VaultStoreSpec
-    refresh_interval: str
     aws_store_name: str = "aws-secretsmanager"
     ssm_store_name: str = "aws-parameterstore"
     secrets_kms_key_arns: List[str] = field(default_factory=list)
-    synced_secrets: List[SyncedSecret] = field(default_factory=list)
     tags: Optional[dict] = None
 
 
@@ -81,40 +60,20 @@ def eso_chart_values(replicas, service_account, role_arn, service_monitor):
     }
 
 
-def vault_store_spec(store, service_account, namespace):
-    """Kubernetes auth: ESO logs in with a token of its own service account, issued for ``store.audiences``."""
-    return {"provider": {"vault": {
-        "server": store.server,
-        "path": store.kv_path,
-        "version": "v2",
-        "caProvider": {"type": "Secret", "name": store.ca_secret, "namespace": store.ca_namespace, "key": "ca.crt"},
-        "auth": {"kubernetes": {
-            "mountPath": store.auth_mount,
-            "role": store.role,
-            "serviceAccountRef": {"name": service_account, "namespace": namespace, "audiences": list(store.audiences)},
-        }},
-    }}}
-
-
 def aws_store_spec(service, region, service_account, namespace):
-    return {"provider": {"aws": {
-        "service": service,
-        "region": region,
-        "auth": {"jwt": {"serviceAccountRef": {"name": service_account, "namespace": namespace}}},
-    }}}
-
-
-def external_secret_spec(secret, store_name, refresh_interval):
+    """IRSA as ESO's service account; only namespaces labelled for AWS secrets may use the store."""
     return {
-        "refreshInterval": refresh_interval,
-        "secretStoreRef": {"name": store_name, "kind": "ClusterSecretStore"},
-        "target": {"name": secret.name, "creationPolicy": "Owner", "deletionPolicy": "Retain"},
-        "dataFrom": [{"extract": {"key": secret.key}}],
+        "provider": {"aws": {
+            "service": service,
+            "region": region,
+            "auth": {"jwt": {"serviceAccountRef": {"name": service_account, "namespace": namespace}}},
+        }},
+        "conditions": [{"namespaceSelector": {"matchLabels": {AWS_SECRETS_LABEL: "true"}}}],
     }
 
 
 class ExternalSecretsOperator(pulumi.ComponentResource):
-    """``heracles:eso:Operator`` -- ESO in HA with a Vault store (Kubernetes auth) and AWS stores (IRSA)."""
+    """``heracles:eso:Operator`` -- ESO in HA with AWS stores (IRSA) restricted to labelled namespaces."""
 
     def __init__(self, name: str, args: EsoArgs, provider: k8s.Provider,
                  opts: Optional[pulumi.ResourceOptions] = None):
@@ -141,11 +100,7 @@ class ExternalSecretsOperator(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.namespace, self.read_policy]))
 
         store_opts = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release])
-        vault_spec = vault_store_spec(args.vault_store, args.service_account, args.namespace)
         self.stores = {
-            args.vault_store.name: k8s.apiextensions.CustomResource(
-                f"{name}-store-vault", api_version=ESO_API, kind="ClusterSecretStore",
-                metadata={"name": args.vault_store.name}, spec=vault_spec, opts=store_opts),
             args.aws_store_name: k8s.apiextensions.CustomResource(
                 f"{name}-store-secretsmanager", api_version=ESO_API, kind="ClusterSecretStore",
                 metadata={"name": args.aws_store_name},
@@ -157,13 +112,6 @@ class ExternalSecretsOperator(pulumi.ComponentResource):
                 spec=aws_store_spec("ParameterStore", args.region, args.service_account, args.namespace),
                 opts=store_opts),
         }
-        secret_opts = pulumi.ResourceOptions(parent=self, provider=provider,
-                                             depends_on=[self.stores[args.vault_store.name]])
-        self.external_secrets = [k8s.apiextensions.CustomResource(
-            f"{name}-sync-{secret.namespace}-{secret.name}", api_version=ESO_API, kind="ExternalSecret",
-            metadata={"name": secret.name, "namespace": secret.namespace},
-            spec=external_secret_spec(secret, args.vault_store.name, args.refresh_interval),
-            opts=secret_opts) for secret in args.synced_secrets]
         self.register_outputs({
             "roleArn": self.role.arn,
             "stores": sorted(self.stores),

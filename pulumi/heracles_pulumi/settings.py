@@ -6,6 +6,7 @@ one place to look; a unit test keeps these fields and the schema equal.
 """
 
 import dataclasses
+import os
 import typing
 from typing import List, Optional
 
@@ -86,9 +87,11 @@ class PlatformSettings:
     eso_chart_version: str
     eso_replicas: int
     eso_secrets_prefix: str
-    eso_refresh_interval: str
-    eso_vault_store_name: str
-    eso_synced_secrets: List[str]
+    vault_ca_bundle: str
+    https_egress_cidrs: List[str]
+    vault_client_cidrs: List[str]
+    monitoring_namespace: str
+    prometheus_rule_labels: List[str]
     backup_bucket_name: str
     backup_prefix: str
     backup_schedule: str
@@ -118,13 +121,34 @@ class VaultConfigSettings:
     token_reviewer_jwt: Optional[str] = dataclasses.field(default=None, metadata={"secret": True})
 
 
-def parse_synced_secret(entry):
-    """``<namespace>/<name>=<key>``, e.g. ``payments/payments-db=apps/payments/db``."""
-    try:
-        target, key = entry.split("=", 1)
-        namespace, name = target.split("/", 1)
-    except ValueError:
-        raise ValueError("esoSyncedSecrets entry %r must look like <namespace>/<name>=<key>" % entry)
-    if not namespace or not name or not key:
-        raise ValueError("esoSyncedSecrets entry %r must look like <namespace>/<name>=<key>" % entry)
-    return namespace, name, key
+def _typed(field, value):
+    if typing.get_origin(field.type) in (list, List) and not isinstance(value, list):
+        raise ValueError("config %s must be a list, got %r" % (config_key(field.name), value))
+    return value
+
+
+def settings_from_files(cls, project_dir, stack):
+    """``cls`` from ``Pulumi.yaml`` defaults and ``Pulumi.<stack>.yaml`` values, without the Pulumi engine.
+
+    For tools that render what a stack deploys (``make manifests``): the same typed settings the program reads.
+    Secret keys (``secure:`` values) are left out: nothing rendered from files may depend on a secret.
+    """
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    with open(os.path.join(project_dir, "Pulumi.yaml")) as handle:
+        project = yaml.safe_load(handle)
+    with open(os.path.join(project_dir, "Pulumi.%s.yaml" % stack)) as handle:
+        values = (yaml.safe_load(handle) or {}).get("config") or {}
+    prefix = project["name"] + ":"
+    config = {key: decl["default"] for key, decl in (project.get("config") or {}).items()
+              if isinstance(decl, dict) and "default" in decl}
+    config.update((key[len(prefix):], value) for key, value in values.items() if key.startswith(prefix))
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+        key = config_key(field.name)
+        if field.metadata.get("secret"):
+            continue
+        if key not in config:
+            raise ValueError("Pulumi.%s.yaml: required key %s is not set (and has no default)" % (stack, key))
+        kwargs[field.name] = _typed(field, config[key])
+    return cls(**kwargs), values

@@ -17,7 +17,7 @@ _FILE = os.path.join(REPO_ROOT, "plugins", "module_utils", "vault_data.py")
 
 
 def loader():
-    """The ``vault_data`` module (``load``, ``load_environment``, ``VaultDataError``)."""
+    """The ``vault_data`` module (``load``, ``load_workloads``, ``environments``, ``VaultDataError``)."""
     try:
         return importlib.import_module(_COLLECTION_MODULE)
     except ImportError:
@@ -42,15 +42,6 @@ def _role_with_policy(desired, environment, policy):
             if policy in role["policies"]:
                 return auth, role
     return None, None
-
-
-def eso_vault_role(desired, environment):
-    """The Kubernetes auth mount and role that ESO's service account is bound to in ``environment``."""
-    auth, role = _role_with_policy(desired, environment, "%s-eso" % environment)
-    if role is None:
-        raise ValueError("vault/environments/%s.yml declares no ESO role (eso: namespace, service_account)"
-                         % environment)
-    return auth, role
 
 
 def backup_vault_role(desired, environment, namespace):

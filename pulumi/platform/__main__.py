@@ -14,22 +14,21 @@ if PULUMI_DIR not in sys.path:
     sys.path.insert(0, PULUMI_DIR)  # the shared package heracles_pulumi
 
 # pylint: disable=wrong-import-position
-from heracles_pulumi import vaultdata  # noqa: E402
+from heracles_pulumi import stack, vaultdata  # noqa: E402
 from heracles_pulumi.backup import BackupArgs, VaultBackup  # noqa: E402
 from heracles_pulumi.cluster import Cluster, ClusterArgs  # noqa: E402
-from heracles_pulumi.eso import EsoArgs, ExternalSecretsOperator, SyncedSecret, VaultStoreSpec  # noqa: E402
+from heracles_pulumi.eso import EsoArgs, ExternalSecretsOperator  # noqa: E402
 from heracles_pulumi.init_store import InitStore, InitStoreArgs  # noqa: E402
-from heracles_pulumi.server_config import AuditDevice, ServerSpec, get_flavour  # noqa: E402
-from heracles_pulumi.settings import PlatformSettings, parse_synced_secret, read_settings  # noqa: E402
+from heracles_pulumi.server_config import get_flavour  # noqa: E402
+from heracles_pulumi.settings import PlatformSettings, read_settings  # noqa: E402
 from heracles_pulumi.vault_release import VaultCluster, VaultClusterArgs  # noqa: E402
+from heracles_pulumi.workload_delivery import WorkloadDelivery, WorkloadDeliveryArgs  # noqa: E402
 
 # --- config ----------------------------------------------------------------------------------------
 settings = read_settings(PlatformSettings, pulumi.Config())
 region = pulumi.Config("aws").require("region")
-desired = vaultdata.loader().load(vaultdata.data_dir(settings.vault_data_dir), [settings.environment])
-eso_auth, eso_role = vaultdata.eso_vault_role(desired, settings.environment)
+desired, workloads = stack.declared(settings)
 backup_auth, backup_role = vaultdata.backup_vault_role(desired, settings.environment, settings.vault_namespace)
-kv_path = next(mount["path"] for mount in desired["mounts"] if mount["type"] == "kv")
 name = settings.cluster_name
 kms = dict(kms_admin_arns=settings.kms_admin_role_arns, kms_deletion_window_days=settings.kms_deletion_window_days,
            kms_rotation_period_days=settings.kms_rotation_period_days)
@@ -50,12 +49,7 @@ init_store = InitStore(f"{name}-init", InitStoreArgs(
     operator_role_arns=settings.operator_role_arns, recovery_window_days=settings.vault_init_recovery_window_days,
     protect=settings.deletion_protection, tags=settings.tags, **kms))
 
-server = ServerSpec(
-    flavour=settings.vault_flavour, release=settings.vault_release_name, namespace=settings.vault_namespace,
-    cluster_name=name, kms_region=region, raft_join=settings.vault_raft_join,
-    log_level=settings.vault_log_level, metrics=settings.monitoring,
-    audit_devices=tuple(AuditDevice(d["path"], d["type"], d["description"], tuple(sorted(d["options"].items())))
-                        for d in desired["audit"]))
+server = stack.server_spec(settings, region, desired)
 vault = VaultCluster(f"{name}-vault", VaultClusterArgs(
     server=server, chart_version=settings.vault_chart_version, image_tag=settings.vault_image_tag,
     role_name=f"{name}-vault", oidc=cluster.oidc, tls_issuer_name=settings.vault_tls_issuer,
@@ -65,17 +59,10 @@ vault = VaultCluster(f"{name}-vault", VaultClusterArgs(
     provider=cluster.provider)
 
 eso = ExternalSecretsOperator(f"{name}-eso", EsoArgs(
-    namespace=eso_role["bound_service_account_namespaces"][0],
-    service_account=eso_role["bound_service_account_names"][0],
+    namespace=workloads["eso"]["namespace"], service_account=workloads["eso"]["service_account"],
     chart_version=settings.eso_chart_version, replicas=settings.eso_replicas, service_monitor=settings.monitoring,
     role_name=f"{name}-eso", oidc=cluster.oidc, partition=settings.aws_partition, region=region,
     account_id=settings.aws_account_id, secrets_prefix=settings.eso_secrets_prefix,
-    refresh_interval=settings.eso_refresh_interval,
-    vault_store=VaultStoreSpec(
-        name=settings.eso_vault_store_name, server=vault.address, kv_path=kv_path, auth_mount=eso_auth["path"],
-        role=eso_role["name"], audiences=(eso_role["audience"],), ca_secret=vault.ca_secret,
-        ca_namespace=settings.vault_namespace),
-    synced_secrets=[SyncedSecret(*parse_synced_secret(entry)) for entry in settings.eso_synced_secrets],
     tags=settings.tags), provider=cluster.provider, opts=pulumi.ResourceOptions(depends_on=[vault]))
 
 backup = VaultBackup(f"{name}-backup", BackupArgs(
@@ -93,6 +80,14 @@ backup = VaultBackup(f"{name}-backup", BackupArgs(
     protect=settings.deletion_protection, tags=settings.tags, **kms),
     provider=cluster.provider, opts=pulumi.ResourceOptions(depends_on=[vault]))
 
+# Apps' namespaces, SecretStores (each logs in as its app), ExternalSecrets, RBAC, NetworkPolicies, alerts: from vault/.
+if not settings.vault_ca_bundle and workloads["apps"]:
+    pulumi.log.warn("vaultCaBundle is empty: the app SecretStores trust ConfigMap vault-ca in their namespace, which "
+                    "this stack does not create. Set it: pulumi config set vaultCaBundle -- \"$(cat ca.pem)\"")
+delivery = WorkloadDelivery(f"{name}-delivery", WorkloadDeliveryArgs(
+    objects=stack.delivery_objects(settings, server, workloads), after=[vault.namespace, eso.namespace],
+    crd_owners=[eso.release]), provider=cluster.provider)
+
 # --- outputs ---------------------------------------------------------------------------------------
 pulumi.export("environment", settings.environment)
 pulumi.export("vaultAddress", vault.address)
@@ -105,3 +100,4 @@ pulumi.export("initKeyAlias", init_store.key.alias_name)
 pulumi.export("esoRoleArn", eso.role.arn)
 pulumi.export("backupBucket", backup.bucket.bucket)
 pulumi.export("backupKeyArn", backup.key.arn)
+pulumi.export("deliveryObjects", sorted(delivery.resources))

@@ -112,9 +112,10 @@ def test_vault_tls_is_on_everywhere(stack):
     assert len(server_names) == 3
     assert set(server_names) <= set(certificate["spec"]["dnsNames"])
     assert hcl.count("leader_ca_cert_file") == 3
-    store = unwrap(run.one("kubernetes:external-secrets.io/v1:ClusterSecretStore", "%s-eso-store-vault" % cluster(run)).inputs)
-    assert store["spec"]["provider"]["vault"]["server"].startswith("https://")
-    assert store["spec"]["provider"]["vault"]["caProvider"]["name"] == "vault-tls"
+    stores = [unwrap(res.inputs)["spec"]["provider"]["vault"]
+              for res in run.of_type("kubernetes:external-secrets.io/v1:SecretStore")]
+    assert stores and all(store["server"].startswith("https://") for store in stores)
+    assert all(store["caProvider"] == {"type": "ConfigMap", "name": "vault-ca", "key": "ca.crt"} for store in stores)
 
 
 def test_vault_hcl_in_chart_is_the_pure_rendering_with_awskms_on_the_unseal_key(stack):
@@ -290,7 +291,7 @@ def _service_accounts(run):
     """(namespace, name) of the service account each IRSA role is meant for, read from what is deployed."""
     vault_sa = vault_values(run)["server"]["serviceAccount"]["name"]
     eso_values = release(run, "external-secrets")
-    backup_sa = unwrap(run.one("kubernetes:core/v1:ServiceAccount").inputs)["metadata"]
+    backup_sa = unwrap(run.one("kubernetes:core/v1:ServiceAccount", "%s-backup-sa" % cluster(run)).inputs)["metadata"]
     return {
         "vault": (cfg(run, "vaultNamespace"), vault_sa),
         "eso": (eso_values["namespace"], eso_values["values"]["serviceAccount"]["name"]),
@@ -338,35 +339,19 @@ def test_eso_release_is_highly_available(stack):
     assert values["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": role_arn(run, "eso")}
 
 
-def test_eso_objects_use_the_v1_api_and_stores_match_vault_data(stack):
+def test_eso_objects_use_the_v1_api_and_only_aws_stores_are_cluster_wide_and_conditioned(stack):
     run = platform(stack)
-    env = cfg(run, "environment")
     crs = [res for res in run.resources if res.type.startswith("kubernetes:external-secrets.io/")]
     assert crs and {res.inputs["apiVersion"] for res in crs} == {"external-secrets.io/v1"}
-    stores = {res.inputs["metadata"]["name"]: unwrap(res.inputs)["spec"]["provider"]
+    stores = {res.inputs["metadata"]["name"]: unwrap(res.inputs)["spec"]
               for res in run.of_type("kubernetes:external-secrets.io/v1:ClusterSecretStore")}
-    assert sorted(stores) == sorted([cfg(run, "esoVaultStoreName"), "aws-secretsmanager", "aws-parameterstore"])
-    vault = stores[cfg(run, "esoVaultStoreName")]["vault"]
-    assert vault["path"] == "kv-%s" % env and vault["version"] == "v2"
-    assert vault["auth"]["kubernetes"] == {
-        "mountPath": "kubernetes-%s" % env, "role": "external-secrets",
-        "serviceAccountRef": {"name": "external-secrets", "namespace": "external-secrets", "audiences": ["vault"]}}
+    # no cluster-wide Vault store: a namespace that may create ExternalSecrets must not read every app through it
+    assert sorted(stores) == ["aws-parameterstore", "aws-secretsmanager"]
     for name, service in (("aws-secretsmanager", "SecretsManager"), ("aws-parameterstore", "ParameterStore")):
-        assert stores[name]["aws"] == {"service": service, "region": cfg(run, "aws:region"), "auth": {"jwt": {
-            "serviceAccountRef": {"name": "external-secrets", "namespace": "external-secrets"}}}}
-
-
-def test_external_secrets_refresh_interval_and_ownership(stack):
-    run = platform(stack)
-    synced = run.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
-    assert len(synced) == len(cfg(run, "esoSyncedSecrets")) > 0
-    interval = cfg(run, "esoRefreshInterval")
-    assert interval in ("1h", "30m", "15m", "10m", "5m")  # never slower than the 1h the seed documents require
-    for res in synced:
-        spec = unwrap(res.inputs)["spec"]
-        assert spec["refreshInterval"] == interval
-        assert spec["secretStoreRef"] == {"name": cfg(run, "esoVaultStoreName"), "kind": "ClusterSecretStore"}
-        assert spec["target"]["creationPolicy"] == "Owner"
+        assert stores[name]["provider"]["aws"] == {"service": service, "region": cfg(run, "aws:region"), "auth": {
+            "jwt": {"serviceAccountRef": {"name": "external-secrets", "namespace": "external-secrets"}}}}
+        assert stores[name]["conditions"] == [
+            {"namespaceSelector": {"matchLabels": {"heracles.secrets/aws-secrets": "true"}}}]
 
 
 # --- backups -------------------------------------------------------------------------------------
@@ -428,7 +413,7 @@ def test_backup_cronjob_logs_in_with_a_role_vault_data_declares(stack):
     [role] = [r for r in auth["roles"] if r["name"] == login.group("role")]
     assert role["name"] == vault_data.BACKUP_ROLE == "vault-backup"
 
-    account = unwrap(run.one("kubernetes:core/v1:ServiceAccount").inputs)["metadata"]
+    account = unwrap(run.one("kubernetes:core/v1:ServiceAccount", "%s-backup-sa" % cluster(run)).inputs)["metadata"]
     assert pod["serviceAccountName"] == account["name"] and cron["metadata"]["namespace"] == account["namespace"]
     assert role["bound_service_account_names"] == [account["name"]]
     assert role["bound_service_account_namespaces"] == [account["namespace"]] == [cfg(run, "vaultNamespace")]

@@ -11,6 +11,7 @@ import typing
 import pytest
 
 import harness
+from ansible_collections.heracles.secrets.plugins.module_utils import vault_data
 from harness import STACKS, StackConfigError, inventory, project_schema, stack_config
 from heracles_pulumi import settings as settings_module
 from heracles_pulumi.settings import PlatformSettings, VaultConfigSettings, config_key
@@ -79,15 +80,15 @@ def test_prod_is_stricter_than_staging_and_dev():
     assert retention == sorted(retention) and retention[0] < retention[2]
     rotation = [_value(c, p + "kmsRotationPeriodDays") for c in (dev, staging, prod)]
     assert rotation == sorted(rotation, reverse=True) and rotation[2] == 90
-    refresh = [settings_duration(c[p + "esoRefreshInterval"]) for c in (dev, staging, prod)]
-    assert refresh[2] < refresh[0] <= 3600
+    # ESO refresh intervals are data now (vault/environments/<env>.yml workloads.refresh_interval)
+    refresh = [vault_data.load_workloads(DATA_DIR, env)["apps"] for env in STACKS]
+    fastest = [max(s["refresh_seconds"] for app in apps for s in app["secrets"]) for apps in refresh]
+    assert fastest[2] <= fastest[1] <= fastest[0] <= 3600
     assert _value(prod, p + "kmsDeletionWindowDays") == 30 and _value(prod, p + "publicAccessCidrs") == []
     assert _value(prod, p + "esoReplicas") >= _value(dev, p + "esoReplicas") >= 2
 
 
-def settings_duration(text):
-    from heracles_pulumi.vault_objects import duration_seconds  # pylint: disable=import-outside-toplevel
-    return duration_seconds(text)
+DATA_DIR = os.path.join(harness.REPO_ROOT, "vault")
 
 
 def test_vault_stacks_use_the_inventory_settings(stack):
@@ -200,7 +201,3 @@ def test_settings_module_has_no_defaults_of_its_own():
         for field in dataclasses.fields(cls):
             if field.default is not dataclasses.MISSING:
                 assert field.default is None and field.metadata.get("secret"), field.name
-    assert settings_module.parse_synced_secret("payments/payments-db=apps/payments/db") == (
-        "payments", "payments-db", "apps/payments/db")
-    with pytest.raises(ValueError):
-        settings_module.parse_synced_secret("payments-db")

@@ -80,7 +80,7 @@ def data(tmp_path):
     (lambda d: (d / "environments" / "dev.yml").write_text("environment: prod\nkv: {path: kv}\nkubernetes: {path: k}\n"),
      "expected 'dev'"),
     (lambda d: (d / "environments" / "dev.yml").write_text("environment: dev\nkubernetes: {path: k}\n"), "kv.path is required"),
-    (lambda d: os.unlink(str(d / "policies" / "eso.hcl")), "cannot read"),
+    (lambda d: os.unlink(str(d / "policies" / "app.hcl")), "cannot read"),
     (lambda d: os.unlink(str(d / "policies" / "backup.hcl")), "cannot read"),
     (lambda d: (d / "environments" / "dev.yml").write_text(
         "environment: dev\nkv: {path: kv}\nkubernetes: {path: k}\nbackup: {namespace: vault}\n"),
