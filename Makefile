@@ -41,6 +41,15 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 venv: $(VENV)/.runtime
 dev: $(VENV)/.dev
 
+# checkov (tests/lib/k8s_spec.py) has a venv of its own: its pins conflict with requirements-dev.txt.
+CHECKOV_VENV := $(CURDIR)/.venv-checkov
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements-checkov.txt
+	@touch $@
+
 # The collection is linked, not copied, into .collections so edits are live; `make build` makes the tarball.
 collection: $(COLL_LINK)
 $(COLL_LINK):
@@ -62,13 +71,13 @@ clean: venv collection
 	rm -rf .local build tests/output
 
 # --- tests ---------------------------------------------------------------------------------
-test: dev collection
+test: dev collection $(CHECKOV_VENV)/.installed
 	$(MAKE) --no-print-directory sanity
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory pytest
 	$(MAKE) --no-print-directory molecule
 
-pytest: dev collection
+pytest: dev collection $(CHECKOV_VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests
 
 units: dev collection
