@@ -18,7 +18,7 @@ from heracles_playbook import Runner, connection_vars, recap
 from heracles_testlib import ROOT, files_text, find_leaks
 
 pytestmark = pytest.mark.slow
-ENVS = ["dev", "staging", "prod"]
+ENVS = vault_data.environments(os.path.join(ROOT, "vault"))
 APPS = ["payments", "orders"]
 SEEDED = ["apps/payments/db", "apps/payments/stripe", "apps/orders/db", "apps/orders/redis"]
 

@@ -21,7 +21,9 @@ from pulumi.runtime.sync_await import _sync_await
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PULUMI_DIR = os.path.join(REPO_ROOT, "pulumi")
-STACKS = ("dev", "staging", "prod")
+# One stack per declared environment (vault/environments/<env>.yml); test_pulumi_project_files checks the files.
+STACKS = tuple(sorted(name[:-4] for name in os.listdir(os.path.join(REPO_ROOT, "vault", "environments"))
+                      if name.endswith(".yml")))
 SECRET_SIG = rpc._special_secret_sig  # pylint: disable=protected-access
 SIG_KEY = rpc._special_sig_key  # pylint: disable=protected-access
 

@@ -73,7 +73,7 @@ def _value(config, key):
 
 
 def test_prod_is_stricter_than_staging_and_dev():
-    dev, staging, prod = (_platform(stack) for stack in STACKS)
+    dev, staging, prod = (_platform(stack) for stack in ("dev", "staging", "prod"))
     p = "heracles-platform:"
     assert [_value(c, p + "deletionProtection") for c in (dev, staging, prod)] == [False, False, True]
     retention = [_value(c, p + "backupRetentionDays") for c in (dev, staging, prod)]
@@ -81,7 +81,7 @@ def test_prod_is_stricter_than_staging_and_dev():
     rotation = [_value(c, p + "kmsRotationPeriodDays") for c in (dev, staging, prod)]
     assert rotation == sorted(rotation, reverse=True) and rotation[2] == 90
     # ESO refresh intervals are data now (vault/environments/<env>.yml workloads.refresh_interval)
-    refresh = [vault_data.load_workloads(DATA_DIR, env)["apps"] for env in STACKS]
+    refresh = [vault_data.load_workloads(DATA_DIR, env)["apps"] for env in ("dev", "staging", "prod")]
     fastest = [max(s["refresh_seconds"] for app in apps for s in app["secrets"]) for apps in refresh]
     assert fastest[2] <= fastest[1] <= fastest[0] <= 3600
     assert _value(prod, p + "kmsDeletionWindowDays") == 30 and _value(prod, p + "publicAccessCidrs") == []
