@@ -15,13 +15,14 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: up down clean test sanity lint pytest units integration chaos molecule molecule-kind collection build venv dev help
+.PHONY: manifests up down clean test sanity lint pytest units integration chaos molecule molecule-kind collection build venv dev help
 
 help:
 	@echo "make up      - create .venv, install pinned deps + the collection, start and bootstrap the local 3-node cluster"
 	@echo "make test    - install test deps, then ansible-test sanity, ansible-lint and the pytest suite"
 	@echo "make down    - stop the local cluster (data kept);  make clean - stop it and remove .local/"
 	@echo "make build   - build the collection tarball"
+	@echo "make manifests ENV=<env> - the workload-delivery objects pulumi/platform applies, as YAML in manifests/<env>/"
 	@echo "make bench   - benchmarks on a fresh local cluster (QUICK=1: a small run) -> benchmarks/results/"
 	@echo "make molecule      - molecule test -s default (the local flow on a cluster of its own; part of make test)"
 	@echo "make molecule-kind - molecule test -s kind (needs Docker, kind, helm and kubectl)"
@@ -70,6 +71,14 @@ clean: venv collection
 	-$(BIN)/ansible-playbook -i inventories/local playbooks/down.yml -e down_state=absent
 	rm -rf .local build tests/output
 
+# --- GitOps ---------------------------------------------------------------------------------
+# The very objects pulumi/platform applies for the stack ENV (apps' namespaces, SecretStores, ExternalSecrets, RBAC,
+# NetworkPolicies, alerts), one YAML file per object, from vault/ and pulumi/platform/Pulumi.<ENV>.yaml.
+ENV ?=
+manifests: dev
+	@test -n "$(ENV)" || { echo "usage: make manifests ENV=<environment> (one of: $$(ls vault/environments | sed 's/\.yml$$//' | tr '\n' ' '))"; exit 2; }
+	$(BIN)/python pulumi/manifests.py --env $(ENV) --out manifests/$(ENV)
+
 # --- tests ---------------------------------------------------------------------------------
 test: dev collection $(CHECKOV_VENV)/.installed
 	$(MAKE) --no-print-directory sanity
@@ -80,7 +89,7 @@ test: dev collection $(CHECKOV_VENV)/.installed
 pytest: dev collection $(CHECKOV_VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests
 
-units: dev collection
+units: dev collection $(CHECKOV_VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/unit
 
 integration: dev collection

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write the workload-delivery objects of a stack as YAML, one file per object (``make manifests ENV=<env>``).
 
 The objects are exactly those ``pulumi/platform`` applies for the stack (``heracles_pulumi.stack.delivery_objects``

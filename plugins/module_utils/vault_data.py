@@ -335,7 +335,7 @@ def _app_secret(check, app, spec, fields, defaults):
         check.fail("Secret %s: deletion_policy Delete needs creation_policy Owner (got %s)" % (name, creation))
     consumers = []
     for consumer in spec.get("consumers") or []:
-        kind, _, workload = str(consumer).partition("/")
+        kind, workload = (str(consumer).split("/", 1) + [""])[:2]
         check.choice(kind, WORKLOAD_KINDS, "Secret %s consumer kind" % name)
         consumers.append(dict(kind=kind, name=check.name(workload, "Secret %s consumer name" % name, _DNS_SUBDOMAIN)))
     return dict(
@@ -474,4 +474,4 @@ def rotation_plan(data_dir, env, generate):
         group = groups.setdefault(rotation["window"], dict(window=rotation["window"], kinds=set(), secrets={}))
         group["kinds"].add(rotation["kind"])
         group["secrets"][path] = dict(field_policies)
-    return [dict(group, kinds=sorted(group["kinds"])) for _, group in sorted(groups.items())]
+    return [dict(groups[window], kinds=sorted(groups[window]["kinds"])) for window in sorted(groups)]

@@ -12,8 +12,7 @@ import pytest
 
 import harness
 from ansible_collections.heracles.secrets.plugins.module_utils import vault_data
-from harness import STACKS, StackConfigError, inventory, project_schema, stack_config
-from heracles_pulumi import settings as settings_module
+from harness import StackConfigError, inventory, project_schema, stack_config
 from heracles_pulumi.settings import PlatformSettings, VaultConfigSettings, config_key
 
 PROJECTS = {"platform": PlatformSettings, "vault": VaultConfigSettings}
