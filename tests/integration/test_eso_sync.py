@@ -2,9 +2,10 @@
 
 Kubernetes cannot run here, so the ESO side comes from recorded API objects (tests/data/eso/objects.yml:
 one ExternalSecret Ready, one failing on a path the ESO policy does not grant, one failing on a secret that
-does not exist); the Vault side is real: a KV v2 mount, the repository's own ESO policy template
-(vault/policies/eso.hcl) and a Kubernetes auth role, all under names of their own so other tests sharing the
-cluster are not disturbed.
+does not exist); the Vault side is real: a KV v2 mount, the policy such a shared ClusterSecretStore's role
+carries (LEGACY_ESO_POLICY: the platform itself no longer has one, its SecretStores log in as the apps, but
+vault_eso_check diagnoses stores of either kind) and a Kubernetes auth role, all under names of their own so
+other tests sharing the cluster are not disturbed.
 """
 
 import os
@@ -25,6 +26,15 @@ SFX = secrets.token_hex(3)
 KV = "kv-eso-%s" % SFX
 AUTH = "k8s-eso-%s" % SFX
 POLICY = "eso-%s" % SFX
+# What a cluster-wide store's role reads (the recorded objects come from such a cluster).
+LEGACY_ESO_POLICY = """path "${kv}/data/apps/*" {
+  capabilities = ["read"]
+}
+
+path "${kv}/metadata/apps/*" {
+  capabilities = ["read", "list"]
+}
+"""
 RECORDED = os.path.join(ROOT, "tests", "data", "eso", "objects.yml")
 STATE = {}
 
@@ -45,8 +55,7 @@ def vault_side(cluster, tokenreview):
     """KV v2 + the declared ESO policy + a Kubernetes auth role for ESO, configured with the collection's modules."""
     res = run_module("vault_mount", cluster.conn(path=KV, type="kv", options={"version": "2"}))
     assert not res.failed, res
-    with open(os.path.join(ROOT, "vault", "policies", "eso.hcl")) as handle:
-        policy = vault_data.render(handle.read(), dict(env="test", kv=KV), "eso policy")
+    policy = vault_data.render(LEGACY_ESO_POLICY, dict(env="test", kv=KV), "eso policy")
     res = run_module("vault_policy", cluster.conn(name=POLICY, policy=policy))
     assert not res.failed, res
     STATE["reviewer_jwt"] = tokenreview.mint("kube-system", "vault-reviewer")
