@@ -104,6 +104,7 @@ def load(data_dir, environments):
 
     for env in environments:
         data = load_environment(data_dir, env)
+        load_workloads(data_dir, env)  # the apps' roles come from entries that must also render: check them first
         kv, k8s = data["kv"], data["kubernetes"]
         base = dict(env=env, kv=kv["path"])
 

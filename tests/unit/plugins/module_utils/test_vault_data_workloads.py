@@ -126,3 +126,10 @@ def test_bad_workload_data_names_the_file_and_the_app(data, change, why):
         vault_data.load_workloads(str(data), "dev")
     assert why in str(err.value)
     assert str(data / "environments" / "dev.yml") in str(err.value)
+
+
+def test_vault_configuration_is_refused_too_when_an_apps_delivery_data_is_bad(data):
+    # configure.yml and pulumi/vault read load(): an app whose Secrets cannot render gets no Vault role either
+    edit_env(data, lambda d: secret(d, "payments-db").update(refresh_interval="soon"))
+    with pytest.raises(VaultDataError, match="app payments: Secret payments-db refresh_interval 'soon'"):
+        vault_data.load(str(data), ["dev"])
