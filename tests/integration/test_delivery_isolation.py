@@ -302,8 +302,8 @@ def check_environment(world, env):
             for key in sorted(set(own) | set(app_keys(world["delivery"][other_env], namespace))):
                 report.expect_denied(client, name, "other-env read", "GET", "%s/data/%s" % (other_kv, key))
         # 4. metadata: no listing, no metadata read, not even of its own keys
-        prefixes = sorted({""} | {os.path.dirname(key) for key in own} | {os.path.dirname(os.path.dirname(key))
-                                                                           for key in own})
+        parents = {os.path.dirname(key) for key in own}
+        prefixes = sorted({""} | parents | {os.path.dirname(parent) for parent in parents})
         for prefix in prefixes:
             report.expect_denied(client, name, "metadata", "LIST", "%s/metadata/%s" % (kv, prefix))
         for key in own:
@@ -440,8 +440,8 @@ def test_a_widened_app_policy_is_caught(world, tmp_path):
     policy_file.write_text(text.replace(APP_POLICY_LINE, WIDENED_POLICY_LINE))
     runner = world["runner"]
     try:
-        proc = runner.run("configure.yml", "-e", json.dumps({"configure_data_dir": str(copy),
-                                                              "configure_environments": [env]}))
+        extra = json.dumps({"configure_data_dir": str(copy), "configure_environments": [env]})
+        proc = runner.run("configure.yml", "-e", extra)
         assert proc.returncode == 0, proc.stdout[-3000:]
         broken = check_environment(world, env)
     finally:

@@ -254,9 +254,9 @@ def test_kind_node_access_admits_only_node_and_api_server_addresses(facts):
     """converge.yml's kind-only NetworkPolicy: node addresses in, the API server's endpoint out, no selectors."""
     import kind_node_access
 
-    nodes = {"items": [{"status": {"addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname",
-                                                                                          "address": "n"}]}}
-                       for ip in ("172.18.0.4", "172.18.0.2", "fc00:f853:ccd:e793::2")]}
+    addresses = [[{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": "n"}]
+                 for ip in ("172.18.0.4", "172.18.0.2", "fc00:f853:ccd:e793::2")]
+    nodes = {"items": [{"status": {"addresses": pair}} for pair in addresses]}
     api = {"items": [{"ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
                       "endpoints": [{"addresses": ["172.18.0.2"]}]}]}
     out = kind_node_access.policies(facts, nodes, api)

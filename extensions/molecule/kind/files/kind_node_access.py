@@ -47,11 +47,12 @@ def policies(facts, nodes, slices):
     addresses, api = node_addresses(nodes), api_endpoints(slices)
     if not addresses or not api:
         raise SystemExit("no node InternalIP or no API server endpoint found: is KUBECONFIG the kind cluster's?")
+
     def blocks(ips):
         return [{"ipBlock": {"cidr": host_cidr(address)}} for address in sorted(set(ips))]
 
     egress = [{"to": blocks(a for a, p in api if p == port), "ports": [{"protocol": "TCP", "port": port}]}
-              for port in sorted({p for _, p in api})]
+              for port in sorted({pair[1] for pair in api})]
     ingress = [{"from": blocks(addresses)}]
     return {"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
