@@ -476,3 +476,58 @@ def rotation_plan(data_dir, env, generate):
         group["kinds"].add(rotation["kind"])
         group["secrets"][path] = dict(field_policies)
     return [dict(groups[window], kinds=sorted(groups[window]["kinds"])) for window in sorted(groups)]
+
+
+# --- deployment facts: one place for what the stacks, the inventories and the roles must agree on ----------------
+_DEPLOYMENT_SCHEMA = {
+    "cluster_name": str, "region": str,
+    "vault": {"hostname": str, "port": int, "ca_cert_file": str, "audit_file_path": str},
+    "init_store": {"secret_name": str, "kms_alias": str},
+    "backup": {"bucket": str, "prefix": str, "kms_alias": str, "schedule": str, "retention_days": int,
+               "noncurrent_retention_days": int, "object_lock_days": int, "replica_region": str},
+}
+_OPTIONAL_EMPTY = ("audit_file_path", "replica_region", "prefix")
+
+
+def _check_facts(where, schema, value, path):
+    if not isinstance(value, dict):
+        raise VaultDataError("%s: %s must be a mapping" % (where, path))
+    unknown = sorted(set(value) - set(schema))
+    if unknown:
+        raise VaultDataError("%s: %s has unknown key(s) %s" % (where, path, ", ".join(unknown)))
+    for key, kind in schema.items():
+        here = "%s.%s" % (path, key)
+        if key not in value:
+            raise VaultDataError("%s: %s is required" % (where, here))
+        if isinstance(kind, dict):
+            _check_facts(where, kind, value[key], here)
+        elif not isinstance(value[key], kind) or isinstance(value[key], bool):
+            raise VaultDataError("%s: %s must be a %s, got %r" % (where, here, kind.__name__, value[key]))
+        elif kind is str and not value[key] and key not in _OPTIONAL_EMPTY:
+            raise VaultDataError("%s: %s must not be empty" % (where, here))
+
+
+def load_deployment(data_dir, env):
+    """The ``deployment`` facts of ``env`` (checked), with what is derived from them.
+
+    Adds ``vault.address`` (``https://<hostname>:<port>``) and ``kms_key_id`` (``alias/<kms_alias>``) to
+    ``init_store`` and ``backup``, the forms the modules take.
+    """
+    where = environment_file(data_dir, env)
+    facts = load_environment(data_dir, env).get("deployment")
+    if facts is None:
+        raise VaultDataError("%s: deployment is required (cluster, Vault endpoint, init store, backups)" % where)
+    _check_facts(where, _DEPLOYMENT_SCHEMA, facts, "deployment")
+    backup = facts["backup"]
+    if backup["prefix"] and not backup["prefix"].endswith("/"):
+        raise VaultDataError("%s: deployment.backup.prefix %r must end with /" % (where, backup["prefix"]))
+    if backup["object_lock_days"] < 0 or backup["object_lock_days"] > backup["retention_days"]:
+        raise VaultDataError("%s: deployment.backup.object_lock_days must be between 0 and retention_days (%d): a "
+                             "locked snapshot outliving its expiry cannot be deleted" % (where, backup["retention_days"]))
+    if backup["replica_region"] == facts["region"]:
+        raise VaultDataError("%s: deployment.backup.replica_region must differ from region %s" % (where, facts["region"]))
+    out = dict((key, dict(value) if isinstance(value, dict) else value) for key, value in facts.items())
+    out["vault"]["address"] = "https://%s:%d" % (facts["vault"]["hostname"], facts["vault"]["port"])
+    for store in ("init_store", "backup"):
+        out[store]["kms_key_id"] = "alias/" + facts[store]["kms_alias"]
+    return out

@@ -46,6 +46,7 @@ class BackupArgs:
     vault_auth_role: str
     vault_audience: str
     restore_role_arns: List[str] = field(default_factory=list)
+    key_alias: str = ""  # the deployment facts' backup.kms_alias; default <cluster>-backup
     protect: bool = False
     tags: Optional[dict] = None
 
@@ -146,7 +147,7 @@ class VaultBackup(pulumi.ComponentResource):
             role_name=args.role_name, oidc=args.oidc, namespace=args.namespace, service_account=args.service_account,
             description=f"{args.cluster_name}: write raft snapshots", tags=args.tags), opts=child)
         self.key = KmsKey(f"{name}-kms", KmsKeyArgs(
-            alias=f"{args.cluster_name}-backup",
+            alias=args.key_alias or f"{args.cluster_name}-backup",
             description=f"Raft snapshots of {args.cluster_name}",
             admin_arns=args.kms_admin_arns,
             grants=[KeyGrant("BackupJobEncryptsThroughS3", [self.role.arn], BACKUP_KMS_ACTIONS,

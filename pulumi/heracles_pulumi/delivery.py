@@ -60,7 +60,7 @@ class DeliverySpec:
     vault_client_cidrs: Tuple[str, ...] = ()
 
 
-def spec_from_settings(settings, server, backup_cronjob=""):
+def spec_from_settings(settings, server, backup_cronjob="", backup_schedule="0 * * * *"):
     """The DeliverySpec of a stack: ``settings`` is its PlatformSettings, ``server`` its ServerSpec."""
     from heracles_pulumi.server_config import server_labels  # pylint: disable=import-outside-toplevel
 
@@ -70,7 +70,7 @@ def spec_from_settings(settings, server, backup_cronjob=""):
         ca_bundle=settings.vault_ca_bundle, pod_security_version="v" + settings.cluster_version,
         monitoring=settings.monitoring, monitoring_namespace=settings.monitoring_namespace,
         rule_labels=tuple(sorted(_pairs(settings.prometheus_rule_labels))),
-        backup_cronjob=backup_cronjob, backup_interval_seconds=cron_interval_seconds(settings.backup_schedule),
+        backup_cronjob=backup_cronjob, backup_interval_seconds=cron_interval_seconds(backup_schedule),
         https_egress_cidrs=tuple(settings.https_egress_cidrs), vault_client_cidrs=tuple(settings.vault_client_cidrs))
 
 

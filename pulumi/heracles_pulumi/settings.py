@@ -8,7 +8,7 @@ one place to look; a unit test keeps these fields and the schema equal.
 import dataclasses
 import os
 import typing
-from typing import List, Optional
+from typing import List
 
 import pulumi
 
@@ -81,8 +81,6 @@ class PlatformSettings:
     vault_data_storage_size: str
     vault_audit_storage_size: str
     vault_log_level: str
-    vault_init_secret_name: str
-    vault_init_key_alias: str
     vault_init_recovery_window_days: int
     eso_chart_version: str
     eso_replicas: int
@@ -92,13 +90,7 @@ class PlatformSettings:
     vault_client_cidrs: List[str]
     monitoring_namespace: str
     prometheus_rule_labels: List[str]
-    backup_bucket_name: str
-    backup_prefix: str
-    backup_schedule: str
-    backup_retention_days: int
-    backup_noncurrent_retention_days: int
     backup_aws_cli_image: str
-    kubeconfig: Optional[str] = dataclasses.field(default=None, metadata={"secret": True})
 
     @property
     def tags(self):
@@ -112,13 +104,8 @@ class VaultConfigSettings:
     environment: str
     vault_data_dir: str
     vault_flavour: str
-    vault_address: str
-    vault_ca_cert_file: str
-    audit_file_path: str
-    kubernetes_host: str
-    kubernetes_ca_cert_file: str
-    vault_token: Optional[str] = dataclasses.field(default=None, metadata={"secret": True})
-    token_reviewer_jwt: Optional[str] = dataclasses.field(default=None, metadata={"secret": True})
+    platform_stack: str
+    vault_token_from: str
 
 
 def _typed(field, value):

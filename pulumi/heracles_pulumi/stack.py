@@ -19,6 +19,24 @@ def declared(settings):
     return (loader.load(data_dir, [settings.environment]), loader.load_workloads(data_dir, settings.environment))
 
 
+def deployment(settings, region=None):
+    """The stack's deployment facts (vault/environments/<env>.yml ``deployment``), checked against the stack.
+
+    ``clusterName`` and ``aws:region`` stay in the stack file (the AWS provider reads the region before the program
+    runs); everything else (bucket, keys, endpoint, schedules) is read from the data only. A disagreement stops
+    the program, naming both files.
+    """
+    facts = vaultdata.loader().load_deployment(vaultdata.data_dir(settings.vault_data_dir), settings.environment)
+    where = "vault/environments/%s.yml deployment" % settings.environment
+    if facts["cluster_name"] != settings.cluster_name:
+        raise ValueError("%s names cluster %r, Pulumi.%s.yaml clusterName %r: make them equal"
+                         % (where, facts["cluster_name"], settings.environment, settings.cluster_name))
+    if region is not None and facts["region"] != region:
+        raise ValueError("%s names region %r, Pulumi.%s.yaml aws:region %r: make them equal"
+                         % (where, facts["region"], settings.environment, region))
+    return facts
+
+
 def server_spec(settings, region, desired):
     return ServerSpec(
         flavour=settings.vault_flavour, release=settings.vault_release_name, namespace=settings.vault_namespace,
@@ -30,5 +48,6 @@ def server_spec(settings, region, desired):
 
 def delivery_objects(settings, server, workloads):
     """Every workload-delivery object of the stack (``heracles_pulumi.delivery.render``)."""
-    spec = delivery.spec_from_settings(settings, server, backup_cronjob_name(settings.cluster_name))
+    spec = delivery.spec_from_settings(settings, server, backup_cronjob_name(settings.cluster_name),
+                                       deployment(settings)["backup"]["schedule"])
     return delivery.render(workloads, spec)

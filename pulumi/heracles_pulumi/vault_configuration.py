@@ -6,6 +6,7 @@ Audit devices are applied only with an ``audit_file_path``: OpenBao (>= 2.4) ref
 so for OpenBao the platform declares them in the server config instead.
 """
 
+import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -17,14 +18,26 @@ from heracles_pulumi.vault_objects import duration_seconds
 
 @dataclass
 class VaultConfigurationArgs:
+    """``kubernetes_host`` configures each Kubernetes auth mount for Vault running in that cluster: Vault reviews
+    tokens with its own service account (no reviewer JWT, no CA to carry: it reads its pod's)."""
+
     desired: dict
-    address: str
+    address: pulumi.Input[str]
     ca_cert_file: str = ""
     token: Optional[pulumi.Input[str]] = None
     audit_file_path: str = ""
-    kubernetes_host: str = ""
-    kubernetes_ca_cert: str = ""
-    token_reviewer_jwt: Optional[pulumi.Input[str]] = None
+    kubernetes_host: Optional[pulumi.Input[str]] = None
+
+
+def init_store_root_token(secret_name):
+    """The root token vault_init stored in the init store's Secrets Manager secret, as a Pulumi secret.
+
+    For the first ``pulumi up`` right after bootstrap.yml only; operators use their own token (VAULT_TOKEN) after.
+    """
+    import pulumi_aws as aws  # pylint: disable=import-outside-toplevel  (only this path needs the AWS provider)
+
+    material = aws.secretsmanager.get_secret_version_output(secret_id=secret_name)
+    return pulumi.Output.secret(material.secret_string.apply(lambda text: json.loads(text)["root_token"]))
 
 
 def _slug(path):
@@ -71,10 +84,7 @@ class VaultConfiguration(pulumi.ComponentResource):
             if args.kubernetes_host:
                 vault.kubernetes.AuthBackendConfig(
                     f"{name}-auth-config-{_slug(auth['path'])}", backend=backend.path,
-                    kubernetes_host=args.kubernetes_host, kubernetes_ca_cert=args.kubernetes_ca_cert or None,
-                    token_reviewer_jwt=(pulumi.Output.secret(args.token_reviewer_jwt)
-                                        if args.token_reviewer_jwt is not None else None),
-                    opts=use)
+                    kubernetes_host=args.kubernetes_host, opts=use)
             for role in auth["roles"]:
                 vault.kubernetes.AuthBackendRole(
                     f"{name}-role-{_slug(auth['path'])}-{role['name']}",

@@ -24,10 +24,14 @@ from heracles_pulumi.settings import PlatformSettings, read_settings  # noqa: E4
 from heracles_pulumi.vault_release import VaultCluster, VaultClusterArgs  # noqa: E402
 from heracles_pulumi.workload_delivery import WorkloadDelivery, WorkloadDeliveryArgs  # noqa: E402
 
+# Vault runs in the cluster: its Kubernetes auth reviews tokens against the in-cluster API with its own account.
+IN_CLUSTER_KUBERNETES_HOST = "https://kubernetes.default.svc:443"
+
 # --- config ----------------------------------------------------------------------------------------
 settings = read_settings(PlatformSettings, pulumi.Config())
 region = pulumi.Config("aws").require("region")
 desired, workloads = stack.declared(settings)
+facts = stack.deployment(settings, region)
 backup_auth, backup_role = vaultdata.backup_vault_role(desired, settings.environment, settings.vault_namespace)
 name = settings.cluster_name
 kms = dict(kms_admin_arns=settings.kms_admin_role_arns, kms_deletion_window_days=settings.kms_deletion_window_days,
@@ -42,10 +46,10 @@ cluster = Cluster(name, ClusterArgs(
     node_instance_types=settings.node_instance_types, node_count=settings.node_count,
     public_access_cidrs=settings.public_access_cidrs, oidc_provider_arn=settings.oidc_provider_arn,
     oidc_issuer=settings.oidc_issuer, kms_plugin_role_arns=settings.kms_plugin_role_arns,
-    kubeconfig=settings.kubeconfig, tags=settings.tags, **kms))
+    tags=settings.tags, **kms))
 
 init_store = InitStore(f"{name}-init", InitStoreArgs(
-    secret_name=settings.vault_init_secret_name, key_alias=settings.vault_init_key_alias, region=region,
+    secret_name=facts["init_store"]["secret_name"], key_alias=facts["init_store"]["kms_alias"], region=region,
     operator_role_arns=settings.operator_role_arns, recovery_window_days=settings.vault_init_recovery_window_days,
     protect=settings.deletion_protection, tags=settings.tags, **kms))
 
@@ -66,9 +70,10 @@ eso = ExternalSecretsOperator(f"{name}-eso", EsoArgs(
     tags=settings.tags), provider=cluster.provider, opts=pulumi.ResourceOptions(depends_on=[vault]))
 
 backup = VaultBackup(f"{name}-backup", BackupArgs(
-    cluster_name=name, bucket_name=settings.backup_bucket_name, prefix=settings.backup_prefix,
-    retention_days=settings.backup_retention_days,
-    noncurrent_retention_days=settings.backup_noncurrent_retention_days, schedule=settings.backup_schedule,
+    cluster_name=name, bucket_name=facts["backup"]["bucket"], prefix=facts["backup"]["prefix"],
+    retention_days=facts["backup"]["retention_days"],
+    noncurrent_retention_days=facts["backup"]["noncurrent_retention_days"], schedule=facts["backup"]["schedule"],
+    key_alias=facts["backup"]["kms_alias"],
     namespace=backup_role["bound_service_account_namespaces"][0],
     service_account=backup_role["bound_service_account_names"][0],
     role_name=f"{name}-backup", oidc=cluster.oidc, partition=settings.aws_partition, region=region,
@@ -100,4 +105,8 @@ pulumi.export("initKeyAlias", init_store.key.alias_name)
 pulumi.export("esoRoleArn", eso.role.arn)
 pulumi.export("backupBucket", backup.bucket.bucket)
 pulumi.export("backupKeyArn", backup.key.arn)
+pulumi.export("backupKeyAlias", backup.key.alias_name)
+# What pulumi/vault reads through its StackReference, and the inventory through the same deployment facts.
+pulumi.export("vaultEndpoint", facts["vault"]["address"])
+pulumi.export("kubernetesHost", IN_CLUSTER_KUBERNETES_HOST)
 pulumi.export("deliveryObjects", sorted(delivery.resources))

@@ -1,8 +1,8 @@
 """heracles-vault: Vault's own configuration (mounts, policies, Kubernetes auth, audit) from vault/.
 
-Reads the stack config and the declared data with the collection's loader (the data roles/configure
-applies), builds the configuration component, exports what it manages. Run it after
-playbooks/bootstrap.yml has initialised and unsealed the cluster.
+Reads the stack config, the declared data with the collection's loader (the data roles/configure applies) and the
+platform stack's outputs (Vault's endpoint, the Kubernetes host), builds the configuration component, exports what it
+manages. Run it after playbooks/bootstrap.yml has initialised and unsealed the cluster.
 """
 
 import os
@@ -18,19 +18,33 @@ if PULUMI_DIR not in sys.path:
 from heracles_pulumi import vaultdata  # noqa: E402
 from heracles_pulumi.server_config import get_flavour  # noqa: E402
 from heracles_pulumi.settings import VaultConfigSettings, read_settings  # noqa: E402
-from heracles_pulumi.vault_configuration import VaultConfiguration, VaultConfigurationArgs  # noqa: E402
+from heracles_pulumi.vault_configuration import (  # noqa: E402
+    VaultConfiguration, VaultConfigurationArgs, init_store_root_token)
+
+TOKEN_SOURCES = ("env", "init-store")
 
 settings = read_settings(VaultConfigSettings, pulumi.Config())
-if get_flavour(settings.vault_flavour).declares_audit and settings.audit_file_path:
-    raise ValueError("auditFilePath must be empty for OpenBao: it refuses API-created audit devices; "
-                     "pulumi/platform declares them in the server config")
-desired = vaultdata.loader().load(vaultdata.data_dir(settings.vault_data_dir), [settings.environment])
+if settings.vault_token_from not in TOKEN_SOURCES:
+    raise ValueError("vaultTokenFrom must be one of %s, got %r" % (", ".join(TOKEN_SOURCES), settings.vault_token_from))
+data_dir = vaultdata.data_dir(settings.vault_data_dir)
+desired = vaultdata.loader().load(data_dir, [settings.environment])
+facts = vaultdata.loader().load_deployment(data_dir, settings.environment)
+# OpenBao (>= 2.4) refuses API-created audit devices: the platform declares them in the server config instead.
+audit_file_path = "" if get_flavour(settings.vault_flavour).declares_audit else facts["vault"]["audit_file_path"]
+
+platform = pulumi.StackReference(
+    settings.platform_stack or "%s/heracles-platform/%s" % (pulumi.get_organization(), pulumi.get_stack()))
+
+token = None  # the provider reads VAULT_TOKEN
+if settings.vault_token_from == "init-store":
+    token = init_store_root_token(facts["init_store"]["secret_name"])
+elif not os.environ.get("VAULT_TOKEN"):
+    raise ValueError("no Vault token: export VAULT_TOKEN=<an operator token with the devops policy> "
+                     "(or, right after bootstrap.yml only: pulumi config set vaultTokenFrom init-store)")
 
 configuration = VaultConfiguration(f"heracles-{settings.environment}", VaultConfigurationArgs(
-    desired=desired, address=settings.vault_address, ca_cert_file=settings.vault_ca_cert_file,
-    token=settings.vault_token, audit_file_path=settings.audit_file_path,
-    kubernetes_host=settings.kubernetes_host, kubernetes_ca_cert=settings.kubernetes_ca_cert_file,
-    token_reviewer_jwt=settings.token_reviewer_jwt))
+    desired=desired, address=platform.require_output("vaultEndpoint"), ca_cert_file=facts["vault"]["ca_cert_file"],
+    token=token, audit_file_path=audit_file_path, kubernetes_host=platform.require_output("kubernetesHost")))
 
 pulumi.export("policies", sorted(desired["policies"]))
 pulumi.export("mounts", [mount["path"] for mount in desired["mounts"]])

@@ -10,7 +10,9 @@ import contextvars
 import json
 import os
 import runpy
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 
 import pulumi
@@ -24,6 +26,8 @@ PULUMI_DIR = os.path.join(REPO_ROOT, "pulumi")
 # One stack per declared environment (vault/environments/<env>.yml); test_pulumi_project_files checks the files.
 STACKS = tuple(sorted(name[:-4] for name in os.listdir(os.path.join(REPO_ROOT, "vault", "environments"))
                       if name.endswith(".yml")))
+# The organization a Pulumi Cloud login would give (stack references are <organization>/<project>/<stack>).
+ORGANIZATION = "organization"
 SECRET_SIG = rpc._special_secret_sig  # pylint: disable=protected-access
 SIG_KEY = rpc._special_sig_key  # pylint: disable=protected-access
 
@@ -44,9 +48,33 @@ def read_yaml(path):
         return yaml.safe_load(handle) or {}
 
 
+_INVENTORIES = {}
+
+
 def inventory(environment):
-    """``inventories/<environment>/group_vars/all.yml`` (what the Ansible side deploys with)."""
-    return read_yaml(os.path.join(REPO_ROOT, "inventories", environment, "group_vars", "all.yml"))
+    """The variables of ``inventories/<environment>`` as Ansible renders them (what the Ansible side deploys with).
+
+    Rendered by Ansible itself (``ansible -m debug``), so values the inventory reads from the deployment facts
+    (``heracles.secrets.vault_deployment``) are compared as a playbook would see them. One run per environment.
+    """
+    if environment not in _INVENTORIES:
+        raw = read_yaml(os.path.join(REPO_ROOT, "inventories", environment, "group_vars", "all.yml"))
+        names = sorted(raw)
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO_ROOT, ".collections"),
+                   ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
+        expr = "{{ dict(%s) | to_json }}" % ", ".join("%s=%s" % (name, name) for name in names)
+        with tempfile.TemporaryDirectory() as tmp:
+            dest = os.path.join(tmp, "vars.json")
+            proc = subprocess.run(
+                [os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-i",
+                 os.path.join(REPO_ROOT, "inventories", environment), "-m", "ansible.builtin.copy", "-a",
+                 json.dumps({"content": expr, "dest": dest, "mode": "0600"})],
+                capture_output=True, text=True, env=env, timeout=120, check=False)
+            if proc.returncode != 0:
+                raise AssertionError("rendering inventories/%s failed: %s" % (environment, proc.stdout[-2000:]))
+            with open(dest) as handle:
+                _INVENTORIES[environment] = json.load(handle)
+    return _INVENTORIES[environment]
 
 
 def project_schema(project):
@@ -120,8 +148,10 @@ def stack_config(project, stack, overrides=None, secrets=None):
             continue
         if "default" in decl:
             config[key] = _as_config_string(decl["default"])
-        elif not decl.get("secret"):
-            raise StackConfigError("%s: required key %s is not set (and has no default)" % (path, key))
+        else:
+            # Pulumi's own rule, with no exception for secret keys (pkg/workspace/config.go)
+            raise StackConfigError("%s: Stack '%s' is missing configuration value '%s' (required key %s, no default)"
+                                   % (path, stack, key.split(":", 1)[1], key))
     return name, config, secret_keys
 
 
@@ -144,6 +174,7 @@ class Run:
     resources: list = field(default_factory=list)
     outputs: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    calls: list = field(default_factory=list)
 
     def of_type(self, token):
         return [res for res in self.resources if res.type == token]
@@ -203,18 +234,33 @@ def _computed(args, account):
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Records every registration (components too) and answers with plausible computed outputs."""
+    """Records every registration (components too) and answers with plausible computed outputs.
 
-    def __init__(self, account):
+    ``stack_outputs`` answers StackReferences (``{stack name: outputs}``, e.g. the platform run's exports);
+    ``calls`` answers provider functions (``{token: function(args) -> result}``); anything else is an error.
+    """
+
+    def __init__(self, account, stack_outputs=None, calls=None):
         self.resources = []
+        self.calls = []
         self.account = account
+        self.stack_outputs = stack_outputs or {}
+        self.call_answers = calls or {}
 
     def new_resource(self, args):
         self.resources.append(Registered(args.typ, args.name, args.inputs, custom=args.custom, provider=args.provider,
                                          import_id=args.resource_id or ""))
+        if args.typ == "pulumi:pulumi:StackReference":
+            stack = args.inputs.get("name", args.name)
+            if stack not in self.stack_outputs:
+                raise AssertionError("the program references stack %s, which the test did not provide" % stack)
+            return stack, {"name": stack, "outputs": self.stack_outputs[stack], "secretOutputNames": []}
         return args.name + "-id", _computed(args, self.account)
 
     def call(self, args):
+        self.calls.append((args.token, dict(args.args)))
+        if args.token in self.call_answers:
+            return self.call_answers[args.token](args.args)
         raise AssertionError("the program made an unexpected provider call: %s" % args.token)
 
 
@@ -228,19 +274,33 @@ def _resolve(value):
     return value
 
 
-def run_program(project, stack, overrides=None, secrets=None):
-    """Run ``pulumi/<project>/__main__.py`` for ``stack`` under mocks; return what it registered and exported."""
+def run_program(project, stack, overrides=None, secrets=None, stack_outputs=None, calls=None, environ=None):
+    """Run ``pulumi/<project>/__main__.py`` for ``stack`` under mocks; return what it registered and exported.
+
+    ``environ``: environment variables set for the run only (e.g. VAULT_TOKEN, which a user exports).
+    """
     name, config, secret_keys = stack_config(project, stack, overrides, secrets)
-    return contextvars.copy_context().run(_run, project, name, stack, config, secret_keys)
+    saved = {key: os.environ.get(key) for key in (environ or {})}
+    os.environ.update(environ or {})
+    try:
+        return contextvars.copy_context().run(_run, project, name, stack, config, secret_keys,
+                                              RecordingMocks(config.get("%s:awsAccountId" % name, "000000000000"),
+                                                             stack_outputs, calls))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
-def _run(project, name, stack, config, secret_keys):
-    mocks = RecordingMocks(config.get("%s:awsAccountId" % name, "000000000000"))
+def _run(project, name, stack, config, secret_keys, mocks):
     settings.set_root_resource(None)
     pulumi.runtime.set_all_config(config, secret_keys)
-    pulumi.runtime.set_mocks(mocks, project=name, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=name, stack=stack, preview=False, organization=ORGANIZATION)
     runpy.run_path(os.path.join(project_dir(project), "__main__.py"), run_name="__main__")
     _sync_await(pulumi.runtime.stack.wait_for_rpcs())
     root = settings.get_root_resource()
     outputs = {key: _resolve(value) for key, value in root.outputs.items()}
-    return Run(project=project, stack=stack, resources=list(mocks.resources), outputs=outputs, config=config)
+    return Run(project=project, stack=stack, resources=list(mocks.resources), outputs=outputs, config=config,
+               calls=list(mocks.calls))

@@ -6,9 +6,12 @@ import harness
 
 STACKS = harness.STACKS
 # Stand-ins for `pulumi config set --secret ...`: every one must reach its resource as a Pulumi secret.
-PLATFORM_SECRETS = {"kubeconfig": json.dumps({"apiVersion": "v1", "kind": "Config", "users": [
-    {"name": "ops", "user": {"token": "mock-kubeconfig-token-5f0c1d"}}]})}
-VAULT_SECRETS = {"vaultToken": "hvs.mock-vault-token-8c2e41", "tokenReviewerJwt": "eyJmock.reviewer-jwt.7a9b3c"}
+# No platform config is secret: self-managed clusters use the ambient kubeconfig ($KUBECONFIG), EKS a generated one.
+PLATFORM_SECRETS = {}
+# What an operator exports for pulumi/vault (never config), and the root token kept in the init store.
+VAULT_TOKEN = "hvs.mock-operator-token-8c2e41"
+INIT_ROOT_TOKEN = "hvs.mock-root-token-from-init-store-51d0"
+ORGANIZATION = harness.ORGANIZATION
 
 
 def _account(stack):
@@ -55,9 +58,23 @@ def platform(stack, variant="stack"):
     return _CACHE[key]
 
 
+def init_store_answer(args):
+    """aws:secretsmanager/getSecretVersion for the init store: the JSON vault_init writes (root token inside)."""
+    return {"arn": "arn:aws:secretsmanager:ap-northeast-1:1:secret:%s" % args["secretId"], "id": args["secretId"],
+            "secretId": args["secretId"], "versionId": "v1", "versionStage": "AWSCURRENT", "versionStages": [],
+            "secretBinary": "", "createdDate": "", "arn_": "",
+            "secretString": json.dumps({"root_token": INIT_ROOT_TOKEN, "unseal_keys_b64": []})}
+
+
 def vault_project(stack, variant="stack"):
-    overrides = {"stack": {}, "openbao": {"vaultFlavour": "openbao", "auditFilePath": ""}}[variant]
+    """pulumi/vault for ``stack``, reading the platform run's outputs through its StackReference."""
+    overrides = {"stack": {}, "openbao": {"vaultFlavour": "openbao"},
+                 "init-store": {"vaultTokenFrom": "init-store"}}[variant]
     key = ("vault", stack, variant)
     if key not in _CACHE:
-        _CACHE[key] = harness.run_program("vault", stack, overrides=overrides, secrets=VAULT_SECRETS)
+        platform_name = "%s/heracles-platform/%s" % (ORGANIZATION, stack)
+        environ = {} if variant == "init-store" else {"VAULT_TOKEN": VAULT_TOKEN}
+        _CACHE[key] = harness.run_program(
+            "vault", stack, overrides=overrides, stack_outputs={platform_name: platform(stack).outputs},
+            calls={"aws:secretsmanager/getSecretVersion:getSecretVersion": init_store_answer}, environ=environ)
     return _CACHE[key]

@@ -40,6 +40,11 @@ def cfg(run, key):
         return value
 
 
+def facts(run):
+    """The stack's deployment facts (vault/environments/<env>.yml deployment): bucket, keys, schedules."""
+    return vault_data.load_deployment(DATA_DIR, cfg(run, "environment"))
+
+
 def cluster(run):
     return cfg(run, "clusterName")
 
@@ -272,16 +277,16 @@ def test_exactly_three_inline_policies_with_exact_actions_and_resources(stack):
          "Resource": ["arn:aws:ssm:%s:%s:parameter/%s" % (region, account, prefix),
                       "arn:aws:ssm:%s:%s:parameter/%s/*" % (region, account, prefix)]}]
     # ESO can read neither Vault's init material nor another environment's secrets
-    init_secret = "arn:aws:secretsmanager:%s:%s:secret:%s-AbCdEf" % (region, account, cfg(run, "vaultInitSecretName"))
+    init_secret = "arn:aws:secretsmanager:%s:%s:secret:%s-AbCdEf" % (region, account, facts(run)["init_store"]["secret_name"])
     assert not fnmatch.fnmatchcase(init_secret, statements(eso)[0]["Resource"])
     assert cfg(run, "environment") in prefix.split("/")
 
     backup, role = inline_policy(run, "%s-backup-irsa-write" % name)
-    bucket, backup_key = cfg(run, "backupBucketName"), key_arn(run, "%s-backup-kms-key" % name)
+    bucket, backup_key = facts(run)["backup"]["bucket"], key_arn(run, "%s-backup-kms-key" % name)
     assert role == "%s-backup" % name
     assert statements(backup) == [
         {"Sid": "WriteSnapshotsUnderPrefix", "Effect": "Allow", "Action": ["s3:PutObject"],
-         "Resource": "arn:aws:s3:::%s/%s*" % (bucket, cfg(run, "backupPrefix")),
+         "Resource": "arn:aws:s3:::%s/%s*" % (bucket, facts(run)["backup"]["prefix"]),
          "Condition": {"StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms",
                                         "s3:x-amz-server-side-encryption-aws-kms-key-id": backup_key}}},
         {"Sid": "EncryptWithBackupKey", "Effect": "Allow", "Action": ["kms:GenerateDataKey"], "Resource": backup_key}]
@@ -365,9 +370,9 @@ def test_backup_bucket_is_versioned_encrypted_private_and_expires(stack):
     assert all(block[flag] is True for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                                 "restrictPublicBuckets"))
     (life,) = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
-    assert life["status"] == "Enabled" and life["filter"] == {"prefix": cfg(run, "backupPrefix")}
-    assert life["expiration"] == {"days": cfg(run, "backupRetentionDays")}
-    assert life["noncurrentVersionExpiration"] == {"noncurrentDays": cfg(run, "backupNoncurrentRetentionDays")}
+    assert life["status"] == "Enabled" and life["filter"] == {"prefix": facts(run)["backup"]["prefix"]}
+    assert life["expiration"] == {"days": facts(run)["backup"]["retention_days"]}
+    assert life["noncurrentVersionExpiration"] == {"noncurrentDays": facts(run)["backup"]["noncurrent_retention_days"]}
     bucket = run.one("aws:s3/bucket:Bucket").inputs
     assert bucket["forceDestroy"] is (not cfg(run, "deletionProtection"))
     denies = statements(json.loads(run.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"]))
@@ -377,7 +382,7 @@ def test_backup_bucket_is_versioned_encrypted_private_and_expires(stack):
 def test_backup_cronjob_snapshots_and_ships_with_the_backup_key(stack):
     run = platform(stack)
     cron = unwrap(run.one("kubernetes:batch/v1:CronJob").inputs)["spec"]
-    assert cron["schedule"] == cfg(run, "backupSchedule") and cron["concurrencyPolicy"] == "Forbid"
+    assert cron["schedule"] == facts(run)["backup"]["schedule"] and cron["concurrencyPolicy"] == "Forbid"
     pod = cron["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "vault-backup"
     (snapshot,) = pod["initContainers"]
@@ -386,7 +391,7 @@ def test_backup_cronjob_snapshots_and_ships_with_the_backup_key(stack):
     (ship,) = pod["containers"]
     env = {item["name"]: item["value"] for item in ship["env"]}
     assert env["BACKUP_KMS_KEY_ARN"] == key_arn(run, "%s-backup-kms-key" % cluster(run))
-    assert env["BACKUP_BUCKET"] == cfg(run, "backupBucketName") and env["BACKUP_PREFIX"] == cfg(run, "backupPrefix")
+    assert env["BACKUP_BUCKET"] == facts(run)["backup"]["bucket"] and env["BACKUP_PREFIX"] == facts(run)["backup"]["prefix"]
     assert '--sse aws:kms --sse-kms-key-id "${BACKUP_KMS_KEY_ARN}"' in ship["command"][-1]
     token = [v for v in pod["volumes"] if v["name"] == "vault-token"][0]["projected"]["sources"][0]
     assert token["serviceAccountToken"]["audience"] == "vault"

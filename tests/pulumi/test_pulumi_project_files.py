@@ -11,6 +11,7 @@ import typing
 import pytest
 
 import harness
+import runs
 from ansible_collections.heracles.secrets.plugins.module_utils import vault_data
 from harness import StackConfigError, inventory, project_schema, stack_config
 from heracles_pulumi.settings import PlatformSettings, VaultConfigSettings, config_key
@@ -45,7 +46,6 @@ def test_stack_files_are_valid_and_name_their_environment(project, stack):
 @pytest.mark.parametrize("overrides, message", [
     ({"bogusKey": "x"}, "does not declare"),
     ({"esoReplicas": "three"}, "declared type integer"),
-    ({"kubeconfig": "apiVersion: v1"}, "declared secret"),
     ({"subnetIds": [1, 2]}, "declared type array"),
 ])
 def test_the_stack_checks_reject_bad_config(overrides, message):
@@ -53,14 +53,27 @@ def test_the_stack_checks_reject_bad_config(overrides, message):
         stack_config("platform", "dev", overrides=overrides)
 
 
-def test_a_required_key_without_value_is_refused(tmp_path, monkeypatch):
+@pytest.mark.parametrize("declaration", ["type: string", "type: string\n    secret: true"])
+def test_a_required_key_without_value_is_refused_secret_or_not(tmp_path, monkeypatch, declaration):
+    """Pulumi's own rule (pkg/workspace/config.go): a key without a default needs a stack value, secret or not."""
     project = tmp_path / "proj"
     project.mkdir()
-    (project / "Pulumi.yaml").write_text("name: p\nruntime: python\nconfig:\n  needed:\n    type: string\n")
+    (project / "Pulumi.yaml").write_text("name: p\nruntime: python\nconfig:\n  needed:\n    %s\n" % declaration)
     (project / "Pulumi.s.yaml").write_text("config: {}\n")
     monkeypatch.setattr(harness, "PULUMI_DIR", str(tmp_path))
-    with pytest.raises(StackConfigError, match="required key p:needed"):
+    with pytest.raises(StackConfigError, match="Stack 's' is missing configuration value 'needed'"):
         stack_config("proj", "s")
+
+
+@pytest.mark.parametrize("project", sorted(PROJECTS))
+def test_preflight_every_stack_passes_pulumis_config_rule(project, stack):
+    """What `pulumi preview` checks before the program starts: every key without a default has a stack value."""
+    name, schema = project_schema(project)
+    config = stack_config(project, stack)[1]
+    missing = [key for key, decl in schema.items() if "default" not in decl and key not in config]
+    assert missing == []
+    secrets = [key for key, decl in schema.items() if decl.get("secret")]
+    assert secrets == [], "%s declares secret config %s: each needs `pulumi config set --secret`" % (name, secrets)
 
 
 def _platform(stack):
@@ -75,7 +88,7 @@ def test_prod_is_stricter_than_staging_and_dev():
     dev, staging, prod = (_platform(stack) for stack in ("dev", "staging", "prod"))
     p = "heracles-platform:"
     assert [_value(c, p + "deletionProtection") for c in (dev, staging, prod)] == [False, False, True]
-    retention = [_value(c, p + "backupRetentionDays") for c in (dev, staging, prod)]
+    retention = [vault_data.load_deployment(DATA_DIR, env)["backup"]["retention_days"] for env in ("dev", "staging", "prod")]
     assert retention == sorted(retention) and retention[0] < retention[2]
     rotation = [_value(c, p + "kmsRotationPeriodDays") for c in (dev, staging, prod)]
     assert rotation == sorted(rotation, reverse=True) and rotation[2] == 90
@@ -90,13 +103,24 @@ def test_prod_is_stricter_than_staging_and_dev():
 DATA_DIR = os.path.join(harness.REPO_ROOT, "vault")
 
 
-def test_vault_stacks_use_the_inventory_settings(stack):
-    config = stack_config("vault", stack)[1]
+def test_stacks_and_inventory_agree_on_every_deployment_fact(stack):
+    """One source: what the stacks create and what the inventory's playbooks use come from the same facts."""
+    facts = vault_data.load_deployment(DATA_DIR, stack)
     group_vars = inventory(stack)
-    assert config["heracles-vault:vaultAddress"] == group_vars["heracles_vault_connection"]["url"]
-    assert config["heracles-vault:auditFilePath"] == group_vars["configure_audit_file_path"]
-    assert config["heracles-vault:kubernetesHost"] == group_vars["configure_kubernetes"][stack]["kubernetes_host"]
-    assert group_vars["configure_environments"] == [stack]
+    platform = runs.platform(stack)
+    connection = group_vars["heracles_vault_connection"]
+    assert connection["url"] == facts["vault"]["address"] == platform.outputs["vaultEndpoint"]
+    assert group_vars["configure_kubernetes"][stack]["kubernetes_host"] == platform.outputs["kubernetesHost"]
+    assert group_vars["configure_audit_file_path"] == facts["vault"]["audit_file_path"]
+    assert (connection["aws_secret_name"], connection["aws_kms_key_id"], connection["aws_region"]) == (
+        platform.outputs["initSecretName"], platform.outputs["initKeyAlias"], facts["region"])
+    backup = group_vars["backup_s3"]
+    assert backup == {"bucket": platform.outputs["backupBucket"], "prefix": facts["backup"]["prefix"],
+                      "kms_key_id": platform.outputs["backupKeyAlias"]}
+    assert group_vars["backup_remote_max_age"] == "%dd" % facts["backup"]["retention_days"]
+    assert facts["cluster_name"] == platform.config["heracles-platform:clusterName"]
+    assert facts["region"] == platform.config["aws:region"]
+    assert group_vars["configure_environments"] == group_vars["seed_environments"] == [stack]
 
 
 def _string_literals(path):

@@ -6,6 +6,7 @@ mapped to ``{(kind, id): attributes}`` (``vault_objects.pulumi_objects``). The A
 with the per-deployment settings of inventories/<env>/group_vars/all.yml. The maps must be equal.
 """
 
+import json
 import shutil
 
 import pytest
@@ -15,7 +16,8 @@ import harness
 from ansible_collections.heracles.secrets.plugins.module_utils import vault_data
 from harness import inventory, plaintext_strings, unwrap
 from heracles_pulumi.vault_objects import KINDS, ansible_objects, duration_seconds, pulumi_objects
-from runs import VAULT_SECRETS, vault_project
+import runs
+from runs import INIT_ROOT_TOKEN, VAULT_TOKEN, vault_project
 
 DATA_DIR = harness.os.path.join(harness.REPO_ROOT, "vault")
 CONFIGURE_TASKS = harness.os.path.join(harness.REPO_ROOT, "roles", "configure", "tasks", "main.yml")
@@ -62,7 +64,7 @@ def test_a_change_in_the_data_reaches_both_sides(stack, tmp_path):
     declared["apps"].append({"name": "ledger", "namespace": "ledger", "service_account": "ledger"})
     env_file.write_text(yaml.safe_dump(declared))
 
-    run = harness.run_program("vault", stack, overrides={"vaultDataDir": str(data_dir)}, secrets=VAULT_SECRETS)
+    run = vault_with_data(stack, data_dir)
     changed = registered(run)
     assert changed == ansible_side(stack, data_dir=str(data_dir))
     added = set(changed) - set(ansible_side(stack))
@@ -77,21 +79,55 @@ def test_dropping_the_backup_identity_removes_its_role_and_policy_on_both_sides(
     del declared["backup"]
     env_file.write_text(yaml.safe_dump(declared))
 
-    run = harness.run_program("vault", stack, overrides={"vaultDataDir": str(data_dir)}, secrets=VAULT_SECRETS)
+    run = vault_with_data(stack, data_dir)
     changed = registered(run)
     assert changed == ansible_side(stack, data_dir=str(data_dir))
     removed = set(ansible_side(stack)) - set(changed)
     assert removed == {("acl_policy", "%s-backup" % stack), ("kubernetes_role", "kubernetes-%s/vault-backup" % stack)}
 
 
-def test_vault_token_and_reviewer_jwt_stay_pulumi_secrets(stack):
+def vault_with_data(stack, data_dir):
+    """pulumi/vault on another data directory, wired to the platform run like runs.vault_project."""
+    return harness.run_program(
+        "vault", stack, overrides={"vaultDataDir": str(data_dir)},
+        stack_outputs={"%s/heracles-platform/%s" % (runs.ORGANIZATION, stack): runs.platform(stack).outputs},
+        environ={"VAULT_TOKEN": VAULT_TOKEN})
+
+
+def test_the_vault_stack_reads_the_platform_outputs_and_no_secret_config(stack):
     run = vault_project(stack)
+    provider = unwrap(run.one("pulumi:providers:vault").inputs)
+    platform = runs.platform(stack)
+    # the endpoint and the Kubernetes host are the platform's outputs, not config of this stack
+    assert provider["address"] == platform.outputs["vaultEndpoint"]
+    configs = [unwrap(res.inputs) for res in run.of_type("vault:kubernetes/authBackendConfig:AuthBackendConfig")]
+    assert configs and {c["kubernetesHost"] for c in configs} == {platform.outputs["kubernetesHost"]}
+    assert all("tokenReviewerJwt" not in c and "kubernetesCaCert" not in c for c in configs)  # Vault's own SA
+    # the CA file and audit path are the deployment facts the inventory uses too
+    facts = vault_data.load_deployment(DATA_DIR, stack)
+    assert provider["caCertFile"] == facts["vault"]["ca_cert_file"] == inventory(stack)["heracles_vault_connection"]["ca_cert"]
+    # the operator's token comes from VAULT_TOKEN: the provider reads it, nothing holds it
+    assert "token" not in provider
+    for res in run.resources:
+        assert VAULT_TOKEN not in json.dumps(res.inputs)
+    assert not [key for key, decl in harness.project_schema("vault")[1].items() if decl.get("secret")]
+
+
+def test_the_root_token_from_the_init_store_stays_a_pulumi_secret(stack):
+    run = vault_project(stack, "init-store")
+    assert [token for token, _ in run.calls] == ["aws:secretsmanager/getSecretVersion:getSecretVersion"]
+    assert run.calls[0][1]["secretId"] == vault_data.load_deployment(DATA_DIR, stack)["init_store"]["secret_name"]
+    provider = run.one("pulumi:providers:vault").inputs
+    assert unwrap(provider["token"]) == INIT_ROOT_TOKEN and not list(plaintext_strings(provider["token"]))
     for res in run.resources:
         for path, text in plaintext_strings(res.inputs):
-            for value in VAULT_SECRETS.values():
-                assert value not in text, "%s %s.%s holds a secret in plaintext" % (res.type, res.name, path)
-    provider = run.one("pulumi:providers:vault").inputs
-    assert unwrap(provider["token"]) == VAULT_SECRETS["vaultToken"] and not list(plaintext_strings(provider["token"]))
+            assert INIT_ROOT_TOKEN not in text, "%s %s.%s holds the root token in plaintext" % (res.type, res.name, path)
+
+
+def test_without_a_token_the_program_says_how_to_give_one():
+    with pytest.raises(ValueError, match="export VAULT_TOKEN="):
+        harness.run_program("vault", "dev", stack_outputs={
+            "%s/heracles-platform/dev" % runs.ORGANIZATION: runs.platform("dev").outputs}, environ={"VAULT_TOKEN": ""})
 
 
 def test_the_configure_role_applies_what_the_mapping_assumes():

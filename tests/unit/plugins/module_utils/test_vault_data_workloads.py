@@ -133,3 +133,33 @@ def test_vault_configuration_is_refused_too_when_an_apps_delivery_data_is_bad(da
     edit_env(data, lambda d: secret(d, "payments-db").update(refresh_interval="soon"))
     with pytest.raises(VaultDataError, match="app payments: Secret payments-db refresh_interval 'soon'"):
         vault_data.load(str(data), ["dev"])
+
+
+def test_deployment_facts_with_what_is_derived():
+    facts = vault_data.load_deployment(DATA, "prod")
+    assert facts["vault"]["address"] == "https://%s:%d" % (facts["vault"]["hostname"], facts["vault"]["port"])
+    assert facts["backup"]["kms_key_id"] == "alias/" + facts["backup"]["kms_alias"]
+    assert facts["init_store"]["kms_key_id"] == "alias/" + facts["init_store"]["kms_alias"]
+
+
+BAD_FACTS = [
+    ("missing block", lambda d: d.pop("deployment"), "deployment is required"),
+    ("missing key", lambda d: d["deployment"]["backup"].pop("bucket"), "deployment.backup.bucket is required"),
+    ("wrong type", lambda d: d["deployment"]["backup"].update(retention_days="90"),
+     "deployment.backup.retention_days must be a int"),
+    ("unknown key", lambda d: d["deployment"]["vault"].update(adress="x"), "deployment.vault has unknown key(s) adress"),
+    ("empty bucket", lambda d: d["deployment"]["backup"].update(bucket=""), "deployment.backup.bucket must not be empty"),
+    ("prefix", lambda d: d["deployment"]["backup"].update(prefix="raft"), "prefix 'raft' must end with /"),
+    ("lock past expiry", lambda d: d["deployment"]["backup"].update(object_lock_days=400),
+     "object_lock_days must be between 0 and retention_days"),
+    ("replica in the same region", lambda d: d["deployment"]["backup"].update(replica_region="ap-northeast-1"),
+     "replica_region must differ from region"),
+]
+
+
+@pytest.mark.parametrize("change,why", [case[1:] for case in BAD_FACTS], ids=[case[0] for case in BAD_FACTS])
+def test_bad_deployment_facts_are_refused(data, change, why):
+    edit_env(data, change)
+    with pytest.raises(VaultDataError) as err:
+        vault_data.load_deployment(str(data), "dev")
+    assert why in str(err.value)

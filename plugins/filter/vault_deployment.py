@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, heracles.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: vault_deployment
+short_description: Read an environment's deployment facts (vault/environments/<env>.yml deployment)
+version_added: "0.2.0"
+description:
+  - Returns the checked C(deployment) block of C(environments/<env>.yml) under a data directory: cluster name, region,
+    the Vault endpoint (C(vault.address) derived from hostname and port), the CA file, the audit path, the init store
+    (C(kms_key_id) derived as C(alias/<kms_alias>)) and the backup bucket, prefix, key, schedule and retention.
+  - The one place these facts are declared; pulumi/platform and pulumi/vault read the same block with the same loader,
+    so the inventories cannot name another bucket or key than the stacks create.
+author: heracles.secrets contributors (!UNKNOWN)
+positional: environment
+options:
+  _input:
+    description: The data directory, usually C(vault/) at the repository root.
+    type: path
+    required: true
+  environment:
+    description: The environment, for example C(prod).
+    type: str
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Where dev's snapshots go
+  ansible.builtin.debug:
+    msg: "{{ ('vault' | heracles.secrets.vault_deployment('dev')).backup.bucket }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The deployment facts with C(vault.address) and the C(kms_key_id)s added.
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import VaultDataError, load_deployment
+
+
+def vault_deployment(data_dir, environment):
+    try:
+        return load_deployment(data_dir, environment)
+    except VaultDataError as exc:
+        raise AnsibleFilterError("vault data in %s: %s" % (data_dir, exc))
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"vault_deployment": vault_deployment}
