@@ -154,6 +154,52 @@ def annotate_external_secret(api, version, namespace, name, annotations):
         raise describe_api_error(exc, "Annotating ExternalSecret %s/%s" % (namespace, name))
 
 
+# -- the workloads that consume the synced Secrets (apps/v1) --------------------------------------------
+# Read and patched through the same CustomObjectsApi: its generic /apis/<group>/<version>/namespaces/<ns>/<plural>
+# paths serve apps/v1 as well, and it returns the API's own JSON (no client-side model validation of pod specs).
+APPS_GROUP, APPS_VERSION = "apps", "v1"
+WORKLOAD_PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+
+
+def describe_workload_error(exc, what):
+    """Message + hint for an ``ApiException`` of a workload call (the ESO hints do not fit apps/v1)."""
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "reason", None) or exc.__class__.__name__
+    if status in (401, 403):
+        return KubeError("%s: %s (%s)" % (what, "not authenticated" if status == 401 else "forbidden", reason),
+                         "Use a kubeconfig/context whose identity may get and patch deployments, statefulsets and "
+                         "daemonsets (apps) in the apps' namespaces")
+    if status:
+        return KubeError("%s: HTTP %s %s" % (what, status, reason), "Check the Kubernetes API server and retry")
+    return KubeError("%s: %s" % (what, exc), "Check the API server address in the kubeconfig and the network")
+
+
+def get_workload(api, namespace, kind, name):
+    """``GET /apis/apps/v1/namespaces/<ns>/<deployments|statefulsets|daemonsets>/<name>``; None when it does not exist."""
+    try:
+        return api.get_namespaced_custom_object(APPS_GROUP, APPS_VERSION, namespace, WORKLOAD_PLURALS[kind], name)
+    except Exception as exc:  # noqa: BLE001
+        if getattr(exc, "status", None) == 404:
+            return None
+        raise describe_workload_error(exc, "Reading %s %s/%s" % (kind, namespace, name))
+
+
+def restart_workload(api, namespace, kind, name, stamp):
+    """``PATCH .../<plural>/<name>``: merge patch of ``spec.template.metadata.annotations[restartedAt]``.
+
+    What ``kubectl rollout restart`` sends (it sets the same annotation to an RFC 3339 time): the pod template
+    changes, so the controller replaces the pods by the workload's own update strategy.
+    """
+    body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: stamp}}}}}
+    try:
+        return api.patch_namespaced_custom_object(APPS_GROUP, APPS_VERSION, namespace, WORKLOAD_PLURALS[kind], name,
+                                                  body, field_manager=FIELD_MANAGER,
+                                                  _content_type="application/merge-patch+json")
+    except Exception as exc:  # noqa: BLE001
+        raise describe_workload_error(exc, "Restarting %s %s/%s" % (kind, namespace, name))
+
+
 # -- force-sync decisions ---------------------------------------------------------------------
 def parse_target(target):
     """``namespace/name`` or ``{namespace, name}`` -> (namespace, name)."""

@@ -280,6 +280,10 @@ CASES = [
          lambda w: w.conn(mount=KV, force=True, secrets={
              "apps/one": {"password": PWPOLICY}, "apps/two": {"password": "no-such-policy-%s" % SFX}}),
          ["password policies that do not exist", "(for apps/two.password)", "nothing was rotated"], "kv"),
+    case("vault_kv_metadata_info-dotdot-path", "vault_kv_metadata_info",
+         lambda w: w.conn(mount=KV, prefix="apps", paths=["apps/one", "apps/../sys/raw"]),
+         ["'apps/../sys/raw' has an empty, '.' or '..' segment", "Give paths relative to the mount under apps/",
+          "nothing was read"], "kv"),
     # -- snapshots and files
     case("vault_raft_snapshot-restore-foreign-snapshot", "vault_raft_snapshot",
          lambda w: w.conn(state="restored", path=w.foreign_snapshot),
@@ -306,6 +310,11 @@ CASES = [
     case("eso_force_sync-name-without-namespace", "eso_force_sync",
          lambda w: dict(external_secrets=["payments-db"]),
          ["must be given as namespace/name", "for example payments/payments-db"], "files"),
+    case("eso_rollout-workload-kind-it-cannot-restart", "eso_rollout",
+         lambda w: dict(external_secrets=["payments/payments-db"], changed_at="2026-12-07T03:04:05Z",
+                        workloads=[dict(namespace="payments", kind="CronJob", name="payments-report")]),
+         ["kind 'CronJob' is not one of DaemonSet, Deployment, StatefulSet", "kubectl rollout restart",
+          "nothing was changed"], "files"),
     case("local_cluster-port-out-of-range", "local_cluster",
          lambda w: dict(base_dir=os.path.join(w.scratch, "lc"), base_port=65530),
          ["needs ports 65530-65551", "choose another base_port"], "files"),
