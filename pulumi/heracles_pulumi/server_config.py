@@ -86,6 +86,8 @@ class ServerSpec:
     metrics: bool = False
     audit_file_path: str = ""
     audit_devices: Tuple[AuditDevice, ...] = field(default_factory=tuple)
+    # Names outside the cluster (the internal load balancer's DNS record operators and playbooks use).
+    external_hostnames: Tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def flavour_info(self):
@@ -129,6 +131,7 @@ class ServerSpec:
             "%s.%s.svc.cluster.local" % (self.release, self.namespace),
             self.join_server_name,
         ]
+        names += list(self.external_hostnames)
         seen = []
         for name in names:
             if name not in seen:

@@ -77,6 +77,9 @@ class PlatformSettings:
     vault_raft_join: str
     vault_tls_issuer: str
     vault_tls_issuer_kind: str
+    vault_tls_issuer_mode: str
+    cert_manager_chart_version: str
+    trust_manager_chart_version: str
     vault_storage_class: str
     vault_data_storage_size: str
     vault_audit_storage_size: str

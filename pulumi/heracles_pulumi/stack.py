@@ -37,11 +37,12 @@ def deployment(settings, region=None):
     return facts
 
 
-def server_spec(settings, region, desired):
+def server_spec(settings, region, desired, external_hostnames=()):
     return ServerSpec(
         flavour=settings.vault_flavour, release=settings.vault_release_name, namespace=settings.vault_namespace,
         cluster_name=settings.cluster_name, kms_region=region, raft_join=settings.vault_raft_join,
         log_level=settings.vault_log_level, metrics=settings.monitoring,
+        external_hostnames=tuple(external_hostnames),
         audit_devices=tuple(AuditDevice(d["path"], d["type"], d["description"], tuple(sorted(d["options"].items())))
                             for d in desired["audit"]))
 

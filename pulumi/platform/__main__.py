@@ -19,6 +19,7 @@ from heracles_pulumi.backup import BackupArgs, VaultBackup  # noqa: E402
 from heracles_pulumi.cluster import Cluster, ClusterArgs  # noqa: E402
 from heracles_pulumi.eso import EsoArgs, ExternalSecretsOperator  # noqa: E402
 from heracles_pulumi.init_store import InitStore, InitStoreArgs  # noqa: E402
+from heracles_pulumi.prerequisites import ClusterPrerequisites, PrerequisitesArgs  # noqa: E402
 from heracles_pulumi.server_config import get_flavour  # noqa: E402
 from heracles_pulumi.settings import PlatformSettings, read_settings  # noqa: E402
 from heracles_pulumi.vault_release import VaultCluster, VaultClusterArgs  # noqa: E402
@@ -53,14 +54,23 @@ init_store = InitStore(f"{name}-init", InitStoreArgs(
     operator_role_arns=settings.operator_role_arns, recovery_window_days=settings.vault_init_recovery_window_days,
     protect=settings.deletion_protection, tags=settings.tags, **kms))
 
-server = stack.server_spec(settings, region, desired)
+# cert-manager and Vault's CA issuer, the CA in the app namespaces, gp3 storage, the Prometheus CRDs (checked).
+prerequisites = ClusterPrerequisites(f"{name}-prerequisites", PrerequisitesArgs(
+    environment=settings.environment, cluster_name=name, issuer_name=settings.vault_tls_issuer,
+    issuer_mode=settings.vault_tls_issuer_mode, issuer_kind=settings.vault_tls_issuer_kind,
+    vault_namespace=settings.vault_namespace, cert_manager_version=settings.cert_manager_chart_version,
+    trust_manager_version=settings.trust_manager_chart_version, distribute_ca=not settings.vault_ca_bundle,
+    storage_class=settings.vault_storage_class if settings.cluster_mode != "self-managed" else "",
+    monitoring=settings.monitoring), provider=cluster.provider)
+
+server = stack.server_spec(settings, region, desired, external_hostnames=[facts["vault"]["hostname"]])
 vault = VaultCluster(f"{name}-vault", VaultClusterArgs(
     server=server, chart_version=settings.vault_chart_version, image_tag=settings.vault_image_tag,
     role_name=f"{name}-vault", oidc=cluster.oidc, tls_issuer_name=settings.vault_tls_issuer,
     tls_issuer_kind=settings.vault_tls_issuer_kind, data_storage_size=settings.vault_data_storage_size,
     audit_storage_size=settings.vault_audit_storage_size, storage_class=settings.vault_storage_class or None,
     service_monitor=settings.monitoring, protect=settings.deletion_protection, tags=settings.tags, **kms),
-    provider=cluster.provider)
+    provider=cluster.provider, opts=pulumi.ResourceOptions(depends_on=prerequisites.ready))
 
 eso = ExternalSecretsOperator(f"{name}-eso", EsoArgs(
     namespace=workloads["eso"]["namespace"], service_account=workloads["eso"]["service_account"],
@@ -86,11 +96,9 @@ backup = VaultBackup(f"{name}-backup", BackupArgs(
     provider=cluster.provider, opts=pulumi.ResourceOptions(depends_on=[vault]))
 
 # Apps' namespaces, SecretStores (each logs in as its app), ExternalSecrets, RBAC, NetworkPolicies, alerts: from vault/.
-if not settings.vault_ca_bundle and workloads["apps"]:
-    pulumi.log.warn("vaultCaBundle is empty: the app SecretStores trust ConfigMap vault-ca in their namespace, which "
-                    "this stack does not create. Set it: pulumi config set vaultCaBundle -- \"$(cat ca.pem)\"")
 delivery = WorkloadDelivery(f"{name}-delivery", WorkloadDeliveryArgs(
-    objects=stack.delivery_objects(settings, server, workloads), after=[vault.namespace, eso.namespace],
+    objects=stack.delivery_objects(settings, server, workloads),
+    after=[vault.namespace, eso.namespace] + prerequisites.ready,
     crd_owners=[eso.release]), provider=cluster.provider)
 
 # --- outputs ---------------------------------------------------------------------------------------

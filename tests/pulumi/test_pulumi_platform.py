@@ -109,7 +109,7 @@ def test_vault_tls_is_on_everywhere(stack):
     assert "tls_disable        = false" in hcl and "tls_disable = 1" not in hcl and "tls_disable = true" not in hcl
     for name in ("tls.crt", "tls.key", "ca.crt"):
         assert "/vault/userconfig/vault-tls/%s" % name in hcl
-    certificate = unwrap(run.one("kubernetes:cert-manager.io/v1:Certificate").inputs)
+    certificate = unwrap(run.one("kubernetes:cert-manager.io/v1:Certificate", "%s-vault-tls" % cluster(run)).inputs)
     assert certificate["spec"]["secretName"] == "vault-tls"
     assert certificate["spec"]["issuerRef"]["name"] == cfg(run, "vaultTlsIssuer")
     # every name a joining node checks is on the certificate

@@ -285,7 +285,7 @@ def test_validate_all_keys_only_failing_objects():
 def test_stored_crds_name_their_source_and_keep_only_served_versions():
     """The CRD files are test data pinned to upstream: each says where it came from (README.md: how to refresh)."""
     files = sorted(glob.glob(os.path.join(k8s_spec.CRD_DIR, "*.yaml")))
-    assert len(files) == 6
+    assert len(files) == 8
     for path in files:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
@@ -294,10 +294,11 @@ def test_stored_crds_name_their_source_and_keep_only_served_versions():
         crd = [d for d in yaml.safe_load_all(text) if d][0]
         assert all(v["served"] for v in crd["spec"]["versions"]), path
     assert sorted(k8s_spec.crd_schemas()) == [
-        ("cert-manager.io/v1", "Certificate"), ("external-secrets.io/v1", "ClusterSecretStore"),
+        ("cert-manager.io/v1", "Certificate"), ("cert-manager.io/v1", "ClusterIssuer"),
+        ("external-secrets.io/v1", "ClusterSecretStore"),
         ("external-secrets.io/v1", "ExternalSecret"), ("external-secrets.io/v1", "SecretStore"),
         ("generators.external-secrets.io/v1alpha1", "VaultDynamicSecret"),
-        ("monitoring.coreos.com/v1", "PrometheusRule")]
+        ("monitoring.coreos.com/v1", "PrometheusRule"), ("trust.cert-manager.io/v1alpha1", "Bundle")]
 
 
 def test_checkov_skips_file_loads_and_refuses_a_skip_without_reason(tmp_path):
