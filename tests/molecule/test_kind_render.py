@@ -333,7 +333,8 @@ def pulumi_dev():
 
     run = runs.platform("dev")
     releases = {res.inputs["chart"]: harness.unwrap(res.inputs) for res in run.of_type(RELEASE)}
-    certificates = [harness.unwrap(res.inputs) for res in run.resources if res.type.endswith(":Certificate")]
+    certificates = [harness.unwrap(res.inputs) for res in run.resources
+                    if res.type.endswith(":Certificate") and res.name.endswith("-vault-tls")]
     crs = [harness.unwrap(res.inputs) for res in run.resources if res.type.startswith("kubernetes:external-secrets")]
     return releases, certificates, crs
 

@@ -85,7 +85,9 @@ def plan(repo, stack, flavour="", chart_version="", image_tag=""):
         vault_image_tag=image_tag or (settings.vault_image_tag if same_flavour else ""),
         monitoring=False)
     desired, workloads = mods["stack"].declared(settings)
-    server = dataclasses.replace(mods["stack"].server_spec(settings, values.get("aws:region") or "kind", desired),
+    hostname = mods["stack"].deployment(settings)["vault"]["hostname"]  # on Pulumi's certificate too
+    server = dataclasses.replace(mods["stack"].server_spec(settings, values.get("aws:region") or "kind", desired,
+                                                           external_hostnames=[hostname]),
                                  kms_key_id="kind-has-no-kms")
     return Plan(mods, stack, settings, workloads, server)
 
