@@ -11,9 +11,10 @@ name: vault_deployment
 short_description: Read an environment's deployment facts (vault/environments/<env>.yml deployment)
 version_added: "0.2.0"
 description:
-  - Returns the checked C(deployment) block of C(environments/<env>.yml) under a data directory: cluster name, region,
-    the Vault endpoint (C(vault.address) derived from hostname and port), the CA file, the audit path, the init store
-    (C(kms_key_id) derived as C(alias/<kms_alias>)) and the backup bucket, prefix, key, schedule and retention.
+  - Returns the checked C(deployment) block of C(environments/<env>.yml) under a data directory. It holds the cluster
+    name, the region, the Vault endpoint (C(vault.address) derived from hostname and port), the CA file, the audit
+    path, the init store (C(kms_key_id) derived as C(alias/<kms_alias>)) and the backup bucket, prefix, key, schedule
+    and retention.
   - The one place these facts are declared; pulumi/platform and pulumi/vault read the same block with the same loader,
     so the inventories cannot name another bucket or key than the stacks create.
 author: heracles.secrets contributors (!UNKNOWN)

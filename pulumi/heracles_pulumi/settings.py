@@ -75,6 +75,7 @@ class PlatformSettings:
     vault_namespace: str
     vault_release_name: str
     vault_raft_join: str
+    private_zone_id: str
     vault_tls_issuer: str
     vault_tls_issuer_kind: str
     vault_tls_issuer_mode: str

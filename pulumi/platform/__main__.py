@@ -17,6 +17,7 @@ if PULUMI_DIR not in sys.path:
 from heracles_pulumi import stack, vaultdata  # noqa: E402
 from heracles_pulumi.backup import BackupArgs, VaultBackup  # noqa: E402
 from heracles_pulumi.cluster import Cluster, ClusterArgs  # noqa: E402
+from heracles_pulumi.endpoint import EndpointArgs, InternalEndpoint  # noqa: E402
 from heracles_pulumi.eso import EsoArgs, ExternalSecretsOperator  # noqa: E402
 from heracles_pulumi.init_store import InitStore, InitStoreArgs  # noqa: E402
 from heracles_pulumi.prerequisites import ClusterPrerequisites, PrerequisitesArgs  # noqa: E402
@@ -72,6 +73,11 @@ vault = VaultCluster(f"{name}-vault", VaultClusterArgs(
     service_monitor=settings.monitoring, protect=settings.deletion_protection, tags=settings.tags, **kms),
     provider=cluster.provider, opts=pulumi.ResourceOptions(depends_on=prerequisites.ready))
 
+# The internal endpoint operators, playbooks and pulumi/vault use (the deployment facts' vault.address).
+endpoint = InternalEndpoint(f"{name}-endpoint", EndpointArgs(
+    server=server, hostname=facts["vault"]["hostname"], private_zone_id=settings.private_zone_id,
+    client_cidrs=settings.vault_client_cidrs, depends_on=[vault.release]), provider=cluster.provider)
+
 eso = ExternalSecretsOperator(f"{name}-eso", EsoArgs(
     namespace=workloads["eso"]["namespace"], service_account=workloads["eso"]["service_account"],
     chart_version=settings.eso_chart_version, replicas=settings.eso_replicas, service_monitor=settings.monitoring,
@@ -115,6 +121,6 @@ pulumi.export("backupBucket", backup.bucket.bucket)
 pulumi.export("backupKeyArn", backup.key.arn)
 pulumi.export("backupKeyAlias", backup.key.alias_name)
 # What pulumi/vault reads through its StackReference, and the inventory through the same deployment facts.
-pulumi.export("vaultEndpoint", facts["vault"]["address"])
+pulumi.export("vaultEndpoint", endpoint.address)
 pulumi.export("kubernetesHost", IN_CLUSTER_KUBERNETES_HOST)
 pulumi.export("deliveryObjects", sorted(delivery.resources))

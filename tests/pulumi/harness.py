@@ -228,6 +228,8 @@ def _computed(args, account):
         extra = {"arn": arn, "endpoint": "https://%s.eks.example" % name,
                  "certificateAuthority": {"data": "bW9jay1jYQ=="},
                  "identities": [{"oidcs": [{"issuer": "https://oidc.eks.example/id/%s" % name}]}]}
+    elif token == "kubernetes:core/v1:Service" and (inputs.get("spec") or {}).get("type") == "LoadBalancer":
+        extra = {"status": {"loadBalancer": {"ingress": [{"hostname": "internal-%s.elb.example" % name}]}}}
     elif token in ("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "aws:secretsmanager/secret:Secret"):
         extra = {"arn": arn}
     return dict(inputs, **extra)

@@ -111,3 +111,32 @@ def test_an_existing_issuer_is_read_not_created_and_needs_its_ca():
     assert run.of_type("kubernetes:trust.cert-manager.io/v1alpha1:Bundle") == []
     configmaps = [unwrap(r.inputs) for r in run.of_type("kubernetes:core/v1:ConfigMap")]
     assert configmaps and all(c["data"]["ca.crt"].startswith("-----BEGIN CERTIFICATE-----") for c in configmaps)
+
+
+def test_the_internal_endpoint_is_an_internal_nlb_to_the_active_node_with_a_private_record(stack):
+    run = platform(stack)
+    name = cfg(run, "clusterName")
+    facts = harness_facts(stack)
+    service = unwrap(run.one("kubernetes:core/v1:Service", "%s-endpoint-service" % name).inputs)
+    annotations = service["metadata"]["annotations"]
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+    assert "preserve_client_ip.enabled=true" in annotations[
+        "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"]
+    assert service["spec"]["type"] == "LoadBalancer" and service["spec"]["selector"]["vault-active"] == "true"
+    assert service["spec"]["loadBalancerSourceRanges"] == cfg(run, "vaultClientCidrs")
+    assert k8s_spec.validate(ints(service)) == []
+    record = unwrap(run.one("aws:route53/record:Record", "%s-endpoint-record" % name).inputs)
+    assert record["zoneId"] == cfg(run, "privateZoneId") and record["name"] == facts["vault"]["hostname"]
+    assert record["type"] == "CNAME" and record["records"] == ["internal-%s-endpoint-service.elb.example" % name]
+    assert run.outputs["vaultEndpoint"] == facts["vault"]["address"]
+    # Vault's API policy admits the clients the load balancer keeps the address of (and its health checks)
+    api = [p for p in objects(run, "%s-delivery-" % name)
+           if p["kind"] == "NetworkPolicy" and p["metadata"]["name"] == "vault-api"][0]
+    blocks = [peer["ipBlock"]["cidr"] for rule in api["spec"]["ingress"] for peer in rule["from"] if "ipBlock" in peer]
+    assert blocks == cfg(run, "vaultClientCidrs") and blocks
+
+
+def harness_facts(stack):
+    from ansible_collections.heracles.secrets.plugins.module_utils import vault_data  # pylint: disable=import-outside-toplevel
+
+    return vault_data.load_deployment(harness.os.path.join(harness.REPO_ROOT, "vault"), stack)
