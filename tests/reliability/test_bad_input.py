@@ -321,6 +321,13 @@ CASES = [
     case("local_cluster-bind-address-not-an-ip", "local_cluster",
          lambda w: dict(base_dir=os.path.join(w.scratch, "lc"), bind_address="localhost", base_port=20000),
          ["bind_address 'localhost' must be an IP address"], "files"),
+    case("k8s_secrets_encryption_info-etcd-endpoint-without-scheme", "k8s_secrets_encryption_info",
+         lambda w: dict(etcd_endpoints=["127.0.0.1:2379"]),
+         ["'127.0.0.1:2379' is not a URL with a scheme", "https://<host>:2379", "nothing was read"], "files"),
+    case("k8s_secrets_reencrypt-nothing-says-which-secrets", "k8s_secrets_reencrypt",
+         lambda w: dict(namespaces=["payments"]),
+         ["Nothing says which Secrets need a rewrite", "etcd_endpoints", "cluster_name", "force=true",
+          "nothing was written"], "files"),
 ]
 
 
