@@ -1,4 +1,10 @@
-"""Raft snapshot backups: a KMS key, an S3 bucket that only accepts it, an IRSA role, a CronJob."""
+"""Raft snapshot backups: a KMS key, an S3 bucket that only accepts it, an IRSA role, a CronJob.
+
+With ``object_lock_days`` the bucket keeps every snapshot version for that many days in S3 Object Lock governance
+mode (nobody deletes or overwrites it without ``s3:BypassGovernanceRetention``, which no role of this stack has).
+With ``replica_region`` S3 replicates the snapshots into a bucket of that region under a key of that region (the
+replica bucket, its key and its settings are created there through the AWS provider's per-resource ``region``).
+"""
 
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -10,8 +16,10 @@ import pulumi_kubernetes as k8s
 from heracles_pulumi.delivery import BACKUP_POD_LABELS
 from heracles_pulumi.iam import IrsaRole, IrsaRoleArgs, OidcProvider
 from heracles_pulumi.kms import KmsKey, KmsKeyArgs
-from heracles_pulumi.policies import (BACKUP_KMS_ACTIONS, BACKUP_RESTORE_KMS_ACTIONS, KeyGrant, backup_bucket_policy,
-                                      backup_write_policy, to_json, via_service)
+from heracles_pulumi.policies import (BACKUP_KMS_ACTIONS, BACKUP_RESTORE_KMS_ACTIONS, REPLICATION_REPLICA_KMS_ACTIONS,
+                                      REPLICATION_SOURCE_KMS_ACTIONS, KeyGrant, backup_bucket_policy,
+                                      backup_write_policy, replica_bucket_policy, replication_policy,
+                                      s3_bucket_key_condition, service_trust_policy, to_json, via_service)
 from heracles_pulumi.server_config import get_flavour
 from heracles_pulumi.stack import backup_cronjob_name
 
@@ -49,6 +57,13 @@ class BackupArgs:
     key_alias: str = ""  # the deployment facts' backup.kms_alias; default <cluster>-backup
     protect: bool = False
     tags: Optional[dict] = None
+    # Hardening (issue 14): the deployment facts' backup.object_lock_days (0 = off) and backup.replica_region ("" = no
+    # replica), the replica bucket's name (default <bucket>-<replica region>) and the account root of the keys'
+    # policies.
+    object_lock_days: int = 0
+    replica_region: str = ""
+    replica_bucket_name: str = ""
+    kms_account_root_arn: str = ""
 
 
 def snapshot_script(cli, auth_mount, role):
@@ -78,6 +93,7 @@ def cronjob_spec(args, key_arn, bucket):
     prefix = flavour.env_prefix
     restricted = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                   "capabilities": {"drop": ["ALL"]}}
+    resources = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
     return {
         "schedule": args.schedule,
         "concurrencyPolicy": "Forbid",
@@ -107,6 +123,7 @@ def cronjob_spec(args, key_arn, bucket):
                             {"name": prefix + "CACERT", "value": "%s/ca.crt" % CA_DIR},
                             {"name": "HOME", "value": "/tmp"}],
                     "securityContext": restricted,
+                    "resources": resources,
                     "volumeMounts": [{"name": "snapshot", "mountPath": SNAPSHOT_DIR},
                                      {"name": "tmp", "mountPath": "/tmp"},
                                      {"name": "vault-ca", "mountPath": CA_DIR, "readOnly": True},
@@ -122,6 +139,7 @@ def cronjob_spec(args, key_arn, bucket):
                             {"name": "AWS_REGION", "value": args.region},
                             {"name": "HOME", "value": "/tmp"}],
                     "securityContext": restricted,
+                    "resources": resources,
                     "volumeMounts": [{"name": "snapshot", "mountPath": SNAPSHOT_DIR, "readOnly": True},
                                      {"name": "tmp", "mountPath": "/tmp"}],
                 }],
@@ -140,12 +158,28 @@ class VaultBackup(pulumi.ComponentResource):
             raise ValueError("backupPrefix must be a relative folder ending in '/', got %r" % args.prefix)
         if args.noncurrent_retention_days < 1 or args.retention_days < 1:
             raise ValueError("backup retention must be at least one day")
+        if not 0 <= args.object_lock_days <= args.retention_days:
+            raise ValueError("object_lock_days must be between 0 and retention_days (%d), got %d: a locked snapshot "
+                             "outliving its expiry cannot be deleted" % (args.retention_days, args.object_lock_days))
+        if args.replica_region and args.replica_region == args.region:
+            raise ValueError("replica_region must differ from the bucket's region %s" % args.region)
         child = pulumi.ResourceOptions(parent=self)
         protected = pulumi.ResourceOptions(parent=self, protect=args.protect)
 
         self.role = IrsaRole(f"{name}-irsa", IrsaRoleArgs(
             role_name=args.role_name, oidc=args.oidc, namespace=args.namespace, service_account=args.service_account,
             description=f"{args.cluster_name}: write raft snapshots", tags=args.tags), opts=child)
+        replication_grants = []
+        self.replication_role = None
+        if args.replica_region:
+            # S3 assumes this role to replicate; the backup key lets it decrypt through S3 for this bucket only.
+            self.replication_role = aws.iam.Role(
+                f"{name}-replication-role", name=f"{args.role_name}-replication",
+                description=f"{args.cluster_name}: S3 replication of raft snapshots to {args.replica_region}",
+                assume_role_policy=to_json(service_trust_policy("s3.amazonaws.com")), tags=args.tags, opts=child)
+            replication_grants = [KeyGrant(
+                "ReplicationDecryptsThroughS3", [self.replication_role.arn], REPLICATION_SOURCE_KMS_ACTIONS,
+                s3_bucket_key_condition(args.region, "arn:%s:s3:::%s" % (args.partition, args.bucket_name)))]
         self.key = KmsKey(f"{name}-kms", KmsKeyArgs(
             alias=args.key_alias or f"{args.cluster_name}-backup",
             description=f"Raft snapshots of {args.cluster_name}",
@@ -153,10 +187,10 @@ class VaultBackup(pulumi.ComponentResource):
             grants=[KeyGrant("BackupJobEncryptsThroughS3", [self.role.arn], BACKUP_KMS_ACTIONS,
                              via_service("s3", args.region)),
                     KeyGrant("OperatorsRestoreThroughS3", list(args.restore_role_arns), BACKUP_RESTORE_KMS_ACTIONS,
-                             via_service("s3", args.region))],
+                             via_service("s3", args.region))] + replication_grants,
             deletion_window_days=args.kms_deletion_window_days,
             rotation_period_days=args.kms_rotation_period_days,
-            protect=args.protect, tags=args.tags), opts=child)
+            protect=args.protect, tags=args.tags, account_root_arn=args.kms_account_root_arn), opts=child)
 
         self.bucket = aws.s3.Bucket(f"{name}-bucket", bucket=args.bucket_name, force_destroy=not args.protect,
                                     tags=args.tags, opts=protected)
@@ -167,6 +201,7 @@ class VaultBackup(pulumi.ComponentResource):
             ignore_public_acls=True, restrict_public_buckets=True, opts=child)
         self.versioning = aws.s3.BucketVersioning(
             f"{name}-versioning", bucket=self.bucket.id, versioning_configuration={"status": "Enabled"}, opts=child)
+        self.object_lock = self._object_lock(name, args, self.bucket, self.versioning)
         self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption", bucket=self.bucket.id,
             rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
@@ -190,6 +225,10 @@ class VaultBackup(pulumi.ComponentResource):
         self.write_policy = self.role.attach_inline_policy("write", pulumi.Output.all(self.bucket.arn, self.key.arn).apply(
             lambda values: to_json(backup_write_policy(values[0], args.prefix, values[1]))), parent=self)
 
+        self.replica_bucket = self.replica_key = self.replication = None
+        if args.replica_region:
+            self._replicate(name, args)
+
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata={"name": args.service_account, "namespace": args.namespace,
@@ -205,4 +244,89 @@ class VaultBackup(pulumi.ComponentResource):
             "bucket": self.bucket.bucket,
             "keyArn": self.key.arn,
             "roleArn": self.role.arn,
+            "replicaBucket": self.replica_bucket.bucket if self.replica_bucket is not None else None,
         })
+
+    def _object_lock(self, name, args, bucket, versioning, region=None):
+        """Governance-mode default retention on every new object version.
+
+        Object Lock is enabled on the versioned bucket by this resource (PutObjectLockConfiguration; S3 allows it on
+        existing buckets since 2023), not by the bucket's create-only objectLockEnabled, so turning it on does not
+        replace a running bucket. It cannot be turned off again; retention days can be changed.
+        """
+        if not args.object_lock_days:
+            return None
+        return aws.s3.BucketObjectLockConfiguration(
+            f"{name}-object-lock", bucket=bucket.id, object_lock_enabled="Enabled", region=region,
+            rule={"default_retention": {"mode": "GOVERNANCE", "days": args.object_lock_days}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]))
+
+    def _replicate(self, name, args):
+        """A replica bucket and key in ``replica_region``, and S3 replication of the snapshots into it."""
+        region = args.replica_region
+        replica_name = args.replica_bucket_name or "%s-%s" % (args.bucket_name, region)
+        if len(replica_name) > 63:
+            raise ValueError("replica bucket name %r is longer than 63 characters: set replica_bucket_name"
+                             % replica_name)
+        replica_arn = "arn:%s:s3:::%s" % (args.partition, replica_name)
+        source_arn = "arn:%s:s3:::%s" % (args.partition, args.bucket_name)
+        child = pulumi.ResourceOptions(parent=self)
+        self.replica_key = KmsKey(f"{name}-replica-kms", KmsKeyArgs(
+            alias=f"{args.key_alias or args.cluster_name + '-backup'}-replica",
+            description=f"Raft snapshot replicas of {args.cluster_name} in {region}",
+            admin_arns=args.kms_admin_arns,
+            grants=[KeyGrant("ReplicationEncryptsThroughS3", [self.replication_role.arn],
+                             REPLICATION_REPLICA_KMS_ACTIONS, s3_bucket_key_condition(region, replica_arn)),
+                    KeyGrant("OperatorsRestoreReplicasThroughS3", list(args.restore_role_arns),
+                             BACKUP_RESTORE_KMS_ACTIONS, via_service("s3", region))],
+            deletion_window_days=args.kms_deletion_window_days,
+            rotation_period_days=args.kms_rotation_period_days,
+            protect=args.protect, tags=args.tags, account_root_arn=args.kms_account_root_arn, region=region),
+            opts=child)
+        self.replica_bucket = aws.s3.Bucket(f"{name}-replica-bucket", bucket=replica_name, region=region,
+                                            force_destroy=not args.protect, tags=args.tags,
+                                            opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+        bucket_id = self.replica_bucket.id
+        aws.s3.BucketOwnershipControls(f"{name}-replica-ownership", bucket=bucket_id, region=region,
+                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+        public_access = aws.s3.BucketPublicAccessBlock(
+            f"{name}-replica-public-access", bucket=bucket_id, region=region, block_public_acls=True,
+            block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-replica-versioning", bucket=bucket_id, region=region,
+            versioning_configuration={"status": "Enabled"}, opts=child)
+        self.replica_object_lock = self._object_lock(f"{name}-replica", args, self.replica_bucket, versioning, region)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-replica-encryption", bucket=bucket_id, region=region,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
+                                                                "kms_master_key_id": self.replica_key.arn},
+                    "bucket_key_enabled": True}], opts=child)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-replica-lifecycle", bucket=bucket_id, region=region,
+            rules=[{"id": "expire-snapshots", "status": "Enabled", "filter": {"prefix": args.prefix},
+                    "expiration": {"days": args.retention_days},
+                    "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_retention_days}}],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]))
+        aws.s3.BucketPolicy(
+            f"{name}-replica-bucket-policy", bucket=bucket_id, region=region,
+            policy=to_json(replica_bucket_policy(replica_arn)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]))
+        self.replication_policy = aws.iam.RolePolicy(
+            f"{name}-replication-policy", name="replicate", role=self.replication_role.name,
+            policy=pulumi.Output.all(self.key.arn, self.replica_key.arn).apply(lambda keys: to_json(replication_policy(
+                source_arn, replica_arn, args.prefix, keys[0], keys[1], args.region, region,
+                object_lock=bool(args.object_lock_days)))), opts=child)
+        self.replication = aws.s3.BucketReplicationConfig(
+            f"{name}-replication", bucket=self.bucket.id, role=self.replication_role.arn,
+            rules=[{
+                "id": "replicate-snapshots",
+                "status": "Enabled",
+                "priority": 1,
+                "filter": {"prefix": args.prefix},
+                "delete_marker_replication": {"status": "Disabled"},
+                "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
+                "destination": {"bucket": replica_arn,
+                                "encryption_configuration": {"replica_kms_key_id": self.replica_key.arn}},
+            }],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                self.versioning, versioning, self.replication_policy]))

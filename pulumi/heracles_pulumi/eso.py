@@ -5,6 +5,7 @@ The AWS stores (Secrets Manager, Parameter Store under the ESO role's prefix) ad
 ``heracles.secrets/aws-secrets=true`` (apps that declare ``aws_secrets: true``).
 """
 
+import copy
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -14,6 +15,7 @@ import pulumi_kubernetes as k8s
 from heracles_pulumi.delivery import AWS_SECRETS_LABEL, ESO_API
 from heracles_pulumi.iam import IRSA_ANNOTATION, IrsaRole, IrsaRoleArgs, OidcProvider
 from heracles_pulumi.policies import eso_read_policy, to_json
+from heracles_pulumi.server_config import PRIORITY_CLASS
 
 ESO_CHART = "external-secrets"
 ESO_CHART_REPO = "https://charts.external-secrets.io"
@@ -38,13 +40,38 @@ class EsoArgs:
     tags: Optional[dict] = None
 
 
-def eso_chart_values(replicas, service_account, role_arn, service_monitor):
-    """Controller, webhook and cert controller: ``replicas`` each, leader election, PDBs, optional ServiceMonitor."""
+# Requests and limits of each ESO component (controller, webhook, cert controller); the controller holds the informers.
+ESO_RESOURCES = {
+    "controller": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+    "webhook": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}},
+    "certController": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}},
+}
+# The pods' app.kubernetes.io/name per component (the chart's selectorLabels), for their zone spread.
+ESO_COMPONENT_NAMES = {"controller": ESO_CHART, "webhook": ESO_CHART + "-webhook",
+                       "certController": ESO_CHART + "-cert-controller"}
+
+
+def _zone_spread(component):
+    return [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
+             "labelSelector": {"matchLabels": {"app.kubernetes.io/name": ESO_COMPONENT_NAMES[component]}}}]
+
+
+def eso_chart_values(replicas, service_account, role_arn, service_monitor, priority_class_name=PRIORITY_CLASS,
+                     resources=None):
+    """Controller, webhook and cert controller: ``replicas`` each, leader election, PDBs, optional ServiceMonitor.
+
+    Every component gets requests and limits (``resources``, by component, default ``ESO_RESOURCES``), the platform's
+    PriorityClass (empty ``priority_class_name``: none) and a spread across zones of its own pods.
+    """
     if replicas < 2:
         raise ValueError("ESO needs at least 2 replicas (with leader election) to survive a node drain, got %d" % replicas)
+    resources = copy.deepcopy(resources or ESO_RESOURCES)
+    if set(resources) != set(ESO_COMPONENT_NAMES):
+        raise ValueError("resources must name exactly %s, got %s" % (sorted(ESO_COMPONENT_NAMES), sorted(resources)))
     pdb = {"enabled": True, "minAvailable": 1}
     monitor = {"enabled": service_monitor}
-    return {
+    priority = {"priorityClassName": priority_class_name} if priority_class_name else {}
+    return dict({
         "installCRDs": True,
         "replicaCount": replicas,
         "leaderElect": True,
@@ -52,12 +79,15 @@ def eso_chart_values(replicas, service_account, role_arn, service_monitor):
         "serviceMonitor": monitor,
         "metrics": {"service": {"enabled": service_monitor}},
         "serviceAccount": {"create": True, "name": service_account, "annotations": {IRSA_ANNOTATION: role_arn}},
-        "topologySpreadConstraints": [{
-            "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": ESO_CHART}}}],
-        "webhook": {"replicaCount": replicas, "podDisruptionBudget": pdb, "serviceMonitor": monitor},
-        "certController": {"replicaCount": replicas, "podDisruptionBudget": pdb, "serviceMonitor": monitor},
-    }
+        "resources": resources["controller"],
+        "topologySpreadConstraints": _zone_spread("controller"),
+        "webhook": dict({"replicaCount": replicas, "podDisruptionBudget": pdb, "serviceMonitor": monitor,
+                         "resources": resources["webhook"], "topologySpreadConstraints": _zone_spread("webhook")},
+                        **priority),
+        "certController": dict({"replicaCount": replicas, "podDisruptionBudget": pdb, "serviceMonitor": monitor,
+                                "resources": resources["certController"],
+                                "topologySpreadConstraints": _zone_spread("certController")}, **priority),
+    }, **priority)
 
 
 def aws_store_spec(service, region, service_account, namespace):

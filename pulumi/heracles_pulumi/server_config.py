@@ -16,10 +16,23 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
+from heracles_pulumi.tls_reload import DEFAULT_INTERVAL_SECONDS, reload_container
+
 CHART_PLACEHOLDERS = ("HOST_IP", "POD_IP", "HOSTNAME", "API_ADDR", "TRANSIT_ADDR", "RAFT_ADDR")
 API_PORT = 8200
 CLUSTER_PORT = 8201
 RAFT_JOIN_MODES = ("k8s", "addresses")
+# The PriorityClass of the platform's pods (Vault, ESO): below system-cluster-critical (2000000000), above workloads,
+# so a full node evicts apps before the secrets path. Created by the Vault component (priority_class_manifest).
+PRIORITY_CLASS = "heracles-critical"
+PRIORITY_CLASS_VALUE = 1000000
+# The charts' default server identity (hashicorp/vault and openbao: server.uid 100, server.gid 1000), set explicitly so
+# the TLS-reload sidecar provably runs as the same user as the server process it signals.
+SERVER_UID = 100
+SERVER_GID = 1000
+# Requests and limits of the server container (values of ReleaseSpec.resources; override per stack).
+SERVER_RESOURCES = (("requests", (("cpu", "250m"), ("memory", "256Mi"))),
+                    ("limits", (("cpu", "1"), ("memory", "1Gi"))))
 
 
 @dataclass(frozen=True)
@@ -260,7 +273,38 @@ class ReleaseSpec:
     audit_storage_size: str = "10Gi"
     storage_class: Optional[str] = None
     service_monitor: bool = False
-    resources: Optional[Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...]] = None
+    resources: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = SERVER_RESOURCES
+    priority_class_name: str = PRIORITY_CLASS
+    tls_reload: bool = True
+    tls_reload_interval_seconds: int = DEFAULT_INTERVAL_SECONDS
+
+
+def priority_class_manifest(name=PRIORITY_CLASS, value=PRIORITY_CLASS_VALUE):
+    """The PriorityClass the chart values name (``server.priorityClassName``, ESO's ``priorityClassName``)."""
+    return {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": name},
+        "value": value,
+        "globalDefault": False,
+        "preemptionPolicy": "PreemptLowerPriority",
+        "description": "heracles.secrets: Vault/OpenBao and External Secrets Operator (the secrets path)",
+    }
+
+
+def server_image(spec, release):
+    """The server image reference as the chart builds it (the TLS-reload sidecar runs the same image)."""
+    flavour = spec.flavour_info
+    reference = "%s/%s" % (flavour.image_registry, flavour.image_repository)
+    return "%s:%s" % (reference, release.image_tag) if release.image_tag else reference
+
+
+def tls_reload_sidecar(spec, release):
+    """The sidecar that SIGHUPs the server when cert-manager's renewed certificate lands in the TLS volume."""
+    return reload_container(
+        image=server_image(spec, release), cli=spec.flavour_info.cli, watch_dir=spec.tls_dir,
+        volume_name="userconfig-%s" % spec.tls_secret, run_as_user=SERVER_UID, run_as_group=SERVER_GID,
+        interval_seconds=release.tls_reload_interval_seconds)
 
 
 def server_labels(spec):
@@ -282,6 +326,10 @@ def chart_values(spec, release):
             flavour.env_prefix + "TLS_SERVER_NAME": spec.service_host(),
         },
         "extraVolumes": [{"type": "secret", "name": spec.tls_secret}],
+        "resources": {kind: dict(values) for kind, values in release.resources},
+        "statefulSet": {"securityContext": {"pod": {
+            "runAsNonRoot": True, "runAsUser": SERVER_UID, "runAsGroup": SERVER_GID, "fsGroup": SERVER_GID,
+            "seccompProfile": {"type": "RuntimeDefault"}}}},
         "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
             {"labelSelector": {"matchLabels": labels}, "topologyKey": "kubernetes.io/hostname"}]}},
         "topologySpreadConstraints": [{
@@ -311,8 +359,13 @@ def chart_values(spec, release):
     }
     if flavour.image_registry != "docker.io":  # the openbao chart has image.registry; hashicorp/vault has not
         server["image"]["registry"] = flavour.image_registry
-    if release.resources:
-        server["resources"] = {kind: dict(values) for kind, values in release.resources}
+    if release.priority_class_name:
+        server["priorityClassName"] = release.priority_class_name
+    if release.tls_reload:
+        # The chart mounts extraVolumes at <home>/userconfig/<name> as volume userconfig-<name>; the sidecar mounts the
+        # same volume read-only and signals the server through the shared PID namespace.
+        server["shareProcessNamespace"] = True
+        server["extraContainers"] = [tls_reload_sidecar(spec, release)]
     return {
         "fullnameOverride": spec.release,
         "global": {"enabled": True, "tlsDisable": False,
