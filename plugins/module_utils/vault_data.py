@@ -43,6 +43,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # The Kubernetes auth role the platform's backup CronJob logs in with. ESO has none: each app namespace's
 # SecretStore logs in as the app (see load_workloads).
 BACKUP_ROLE = "vault-backup"
+# The role of the in-cluster rotation job (playbooks/rotate.yml in a CronJob).
+ROTATOR_ROLE = "vault-rotator"
 
 
 def _read(path):
@@ -139,6 +141,10 @@ def load(data_dir, environments):
         if data.get("backup"):
             roles.append(_backup_role(environment_file(data_dir, env), data["backup"], env, common_role))
             add_policy("%s-backup" % env, "backup")
+        if data.get("rotation"):
+            roles.append(_job_role(environment_file(data_dir, env), "rotation", data["rotation"], ROTATOR_ROLE,
+                                   "%s-rotator" % env, common_role))
+            add_policy("%s-rotator" % env, "rotator")
         add_policy("%s-devops" % env, "devops")
         add_policy("%s-seeder" % env, "seeder")
         if data.get("developers"):
@@ -169,14 +175,18 @@ def environment_file(data_dir, env):
 
 def _backup_role(where, backup, env, common_role):
     """The raft snapshot job's role: its own service account, one policy, no default policy, its own short TTLs."""
+    return _job_role(where, "backup", backup, BACKUP_ROLE, "%s-backup" % env, common_role)
+
+
+def _job_role(where, block, job, role_name, policy, common_role):
+    """A platform job's role (snapshots, rotation): its own service account, one policy, no default policy."""
     for key in ("namespace", "service_account", "token_ttl", "token_max_ttl"):
-        if not backup.get(key):
-            raise VaultDataError("%s: backup.%s is required (the snapshot job's identity and token lifetime)"
-                                 % (where, key))
+        if not job.get(key):
+            raise VaultDataError("%s: %s.%s is required (the job's identity and token lifetime)" % (where, block, key))
     role = dict(common_role)
-    role.update(name=BACKUP_ROLE, bound_service_account_names=[backup["service_account"]],
-                bound_service_account_namespaces=[backup["namespace"]], policies=["%s-backup" % env],
-                token_ttl=backup["token_ttl"], token_max_ttl=backup["token_max_ttl"], token_no_default_policy=True)
+    role.update(name=role_name, bound_service_account_names=[job["service_account"]],
+                bound_service_account_namespaces=[job["namespace"]], policies=[policy],
+                token_ttl=job["token_ttl"], token_max_ttl=job["token_max_ttl"], token_no_default_policy=True)
     return role
 
 
@@ -429,7 +439,24 @@ def load_workloads(data_dir, env):
                 store_name=defaults["store_name"], operator_group=defaults["operator_group"],
                 eso=dict(namespace=eso.get("namespace", "external-secrets"),
                          service_account=eso.get("service_account", "external-secrets")),
-                backup=dict(data.get("backup") or {}), default_rotation=str(cadence.get("default", "")), apps=apps)
+                backup=dict(data.get("backup") or {}), rotation_job=_rotation_job(where, data.get("rotation"), namespaces),
+                default_rotation=str(cadence.get("default", "")), apps=apps)
+
+
+def _rotation_job(where, job, app_namespaces):
+    """The in-cluster rotation job's identity and schedule (``rotation:``), or None when none is declared."""
+    if not job:
+        return None
+    check = _AppChecker(where, "(rotation job)")
+    check.name(job.get("namespace"), "rotation.namespace")
+    if job["namespace"] in app_namespaces:
+        check.fail("rotation.namespace %s is app %s's: the job needs a namespace of its own"
+                   % (job["namespace"], app_namespaces[job["namespace"]]))
+    check.name(job.get("service_account"), "rotation.service_account", _DNS_SUBDOMAIN)
+    if len(str(job.get("schedule", "")).split()) != 5:
+        check.fail("rotation.schedule %r must be a five-field cron expression" % job.get("schedule"))
+    return dict(namespace=job["namespace"], service_account=job["service_account"], role=ROTATOR_ROLE,
+                schedule=str(job["schedule"]))
 
 
 def consumers_of(declared, paths):

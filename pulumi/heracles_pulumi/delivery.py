@@ -58,6 +58,7 @@ class DeliverySpec:
     backup_interval_seconds: int = 3600
     https_egress_cidrs: Tuple[str, ...] = ("0.0.0.0/0",)
     vault_client_cidrs: Tuple[str, ...] = ()
+    operations_image: str = ""  # the image with this collection (images/operations); "" = no rotation CronJob
 
 
 def spec_from_settings(settings, server, backup_cronjob="", backup_schedule="0 * * * *"):
@@ -71,7 +72,8 @@ def spec_from_settings(settings, server, backup_cronjob="", backup_schedule="0 *
         monitoring=settings.monitoring, monitoring_namespace=settings.monitoring_namespace,
         rule_labels=tuple(sorted(_pairs(settings.prometheus_rule_labels))),
         backup_cronjob=backup_cronjob, backup_interval_seconds=cron_interval_seconds(backup_schedule),
-        https_egress_cidrs=tuple(settings.https_egress_cidrs), vault_client_cidrs=tuple(settings.vault_client_cidrs))
+        https_egress_cidrs=tuple(settings.https_egress_cidrs), vault_client_cidrs=tuple(settings.vault_client_cidrs),
+        operations_image=settings.operations_image)
 
 
 def _pairs(entries):
@@ -277,6 +279,8 @@ def vault_network_policies(workloads, spec):
     peers = {"podSelector": vault}
     clients = [_eso_pods(spec, workloads), peers, {"podSelector": {"matchLabels": dict(BACKUP_POD_LABELS)}}]
     clients.extend(_ns_selector(app["namespace"]) for app in workloads["apps"])
+    if rotation_job_enabled(workloads, spec):
+        clients.append(_ns_selector(workloads["rotation_job"]["namespace"]))
     if spec.monitoring:
         clients.append(_ns_selector(spec.monitoring_namespace))
     clients.extend(_ip_blocks(spec.vault_client_cidrs))
@@ -374,6 +378,145 @@ def alert_rules(workloads, spec):
     return [{"name": "heracles-vault", "rules": vault_rules}, {"name": "heracles-external-secrets", "rules": eso_rules}]
 
 
+# --- the in-cluster rotation job ----------------------------------------------------------------------------
+ROTATION_JOB = "heracles-rotate"
+ROTATION_TOKEN_DIR = "/var/run/secrets/vault"
+ROTATION_CA_DIR = "/etc/heracles/vault-ca"
+ROTATION_INVENTORY_DIR = "/etc/heracles/inventory"
+ROTATION_DEADLINE_SECONDS = 3600
+
+
+def rotation_job_enabled(workloads, spec):
+    if not (workloads.get("rotation_job") and spec.operations_image):
+        return False
+    if "@sha256:" not in spec.operations_image:
+        # it writes every app's secrets and restarts their workloads: a moved tag must not change what runs
+        raise ValueError("operationsImage %r must be pinned by digest (<image>:<tag>@sha256:<digest>)"
+                         % spec.operations_image)
+    return True
+
+
+def rotation_inventory(workloads, spec):
+    """The inventory the job's playbooks/rotate.yml runs with: Vault in the cluster, Kubernetes auth as the job."""
+    job = workloads["rotation_job"]
+    return {"all": {
+        "children": {"vault_ops": {"hosts": {"localhost": {
+            "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}},
+        "vars": {
+            "heracles_vault_connection": {
+                "url": spec.vault_address, "ca_cert": "%s/%s" % (ROTATION_CA_DIR, VAULT_CA_KEY),
+                "auth_method": "kubernetes", "role": job["role"], "auth_mount_point": workloads["auth_mount"],
+                "jwt_path": "%s/token" % ROTATION_TOKEN_DIR},
+            "seed_environments": [workloads["environment"]],
+            "rotate_consumers": True,  # in-cluster: sync and restart through its own service account
+            "rotate_encryption_key": False,  # sys/rotate and rekeying stay operator actions (no sys/ in its policy)
+        }}}
+
+
+def rotation_job_objects(workloads, spec):
+    """Namespace, service account, inventory, CronJob, network policies of the job, and in each app namespace a
+    Role that lets it get/patch exactly the ExternalSecrets and consuming workloads the data names."""
+    import json  # pylint: disable=import-outside-toplevel
+
+    job, env = workloads["rotation_job"], workloads["environment"]
+    ns, labels = job["namespace"], {ENV_LABEL: env, "app.kubernetes.io/name": ROTATION_JOB}
+    namespace_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(ns, labels=dict(labels))}
+    for mode in ("enforce", "audit", "warn"):
+        namespace_obj["metadata"]["labels"]["pod-security.kubernetes.io/%s" % mode] = "restricted"
+        namespace_obj["metadata"]["labels"]["pod-security.kubernetes.io/%s-version" % mode] = spec.pod_security_version
+    objects = [
+        namespace_obj,
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(job["service_account"], ns, labels),
+         "automountServiceAccountToken": False},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(ROTATION_JOB, ns, labels),
+         "data": {"inventory.yml": json.dumps(rotation_inventory(workloads, spec), indent=2, sort_keys=True)}},
+    ]
+    if spec.ca_bundle:
+        objects.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(VAULT_CA_CONFIGMAP, ns, labels),
+                        "data": {VAULT_CA_KEY: spec.ca_bundle}})
+    objects.append(rotation_cronjob(workloads, spec, labels))
+    for app in workloads["apps"]:
+        objects.extend(rotation_rbac(app, job, env))
+    objects.extend([
+        _network_policy("default-deny", ns, {}, labels, ingress=[], egress=[]),
+        _network_policy(ROTATION_JOB, ns, {}, labels, egress=[
+            {"to": [_vault_pods(spec)], "ports": _tcp(API_PORT)},
+            {"to": [DNS_PEER], "ports": DNS_PORTS},
+            {"to": _ip_blocks(spec.https_egress_cidrs), "ports": _tcp(443)}]),  # the API server
+    ])
+    return objects
+
+
+def rotation_rbac(app, job, env):
+    """get/patch on the app's ExternalSecrets and consumers by name; nothing for a kind the app has none of."""
+    names = {"externalsecrets": sorted(secret["name"] for secret in app["secrets"])}
+    plural = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+    for secret in app["secrets"]:
+        for consumer in secret["consumers"]:
+            names.setdefault(plural[consumer["kind"]], set()).add(consumer["name"])
+    rules = []
+    for resource, group in (("externalsecrets", "external-secrets.io"), ("deployments", "apps"),
+                            ("statefulsets", "apps"), ("daemonsets", "apps")):
+        if names.get(resource):  # an empty resourceNames would grant every object of the kind
+            rules.append({"apiGroups": [group], "resources": [resource], "resourceNames": sorted(names[resource]),
+                          "verbs": ["get", "patch"]})
+    if not rules:
+        return []
+    name, labels = "%s-%s" % (ROTATION_JOB, app["name"]), {APP_LABEL: app["name"], ENV_LABEL: env}
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _meta(name, app["namespace"], labels),
+         "rules": rules},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": _meta(name, app["namespace"], labels),
+         "subjects": [{"kind": "ServiceAccount", "name": job["service_account"], "namespace": job["namespace"]}],
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}},
+    ]
+
+
+def rotation_cronjob(workloads, spec, labels):
+    """playbooks/rotate.yml on the data's schedule, as a restricted pod: read-only root, no privilege, projected
+    tokens only (Vault's audience for the login, the API server's for syncs and restarts)."""
+    job = workloads["rotation_job"]
+    container = {
+        "name": "rotate", "image": spec.operations_image, "imagePullPolicy": "Always",
+        "command": ["ansible-playbook", "-i", "%s/inventory.yml" % ROTATION_INVENTORY_DIR, "heracles.secrets.rotate"],
+        "env": [{"name": "HOME", "value": "/tmp"}, {"name": "ANSIBLE_LOCAL_TEMP", "value": "/tmp/.ansible"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                            "runAsUser": 10001, "runAsGroup": 10001, "capabilities": {"drop": ["ALL"]},
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "inventory", "mountPath": ROTATION_INVENTORY_DIR, "readOnly": True},
+            {"name": "vault-ca", "mountPath": ROTATION_CA_DIR, "readOnly": True},
+            {"name": "vault-token", "mountPath": ROTATION_TOKEN_DIR, "readOnly": True},
+            {"name": "kube-api", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": True}],
+    }
+    volumes = [
+        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+        {"name": "inventory", "configMap": {"name": ROTATION_JOB}},
+        {"name": "vault-ca", "configMap": {"name": VAULT_CA_CONFIGMAP}},
+        {"name": "vault-token", "projected": {"sources": [{"serviceAccountToken": {
+            "audience": workloads["audience"], "expirationSeconds": 900, "path": "token"}}]}},
+        # what automountServiceAccountToken would mount, spelled out (the pod spec turns automounting off)
+        {"name": "kube-api", "projected": {"sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}},
+    ]
+    pod = {"metadata": {"labels": dict(labels)}, "spec": {
+        "serviceAccountName": job["service_account"], "automountServiceAccountToken": False,
+        "restartPolicy": "Never",
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container], "volumes": volumes}}
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": _meta(ROTATION_JOB, job["namespace"], labels),
+            "spec": {"schedule": job["schedule"], "concurrencyPolicy": "Forbid", "startingDeadlineSeconds": 3600,
+                     "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
+                     "jobTemplate": {"spec": {"backoffLimit": 1, "activeDeadlineSeconds": ROTATION_DEADLINE_SECONDS,
+                                              "template": pod}}}}
+
+
 def prometheus_rule(workloads, spec):
     return {"apiVersion": MONITORING_API, "kind": "PrometheusRule",
             "metadata": _meta("heracles-secrets", spec.vault_namespace,
@@ -386,6 +529,8 @@ def render(workloads, spec):
     objects = []
     for app in workloads["apps"]:
         objects.extend(app_objects(app, workloads, spec))
+    if rotation_job_enabled(workloads, spec):
+        objects.extend(rotation_job_objects(workloads, spec))
     objects.extend(vault_network_policies(workloads, spec))
     objects.extend(eso_network_policies(workloads, spec))
     if spec.monitoring:

@@ -92,6 +92,7 @@ class PlatformSettings:
     vault_ca_bundle: str
     https_egress_cidrs: List[str]
     vault_client_cidrs: List[str]
+    operations_image: str
     monitoring_namespace: str
     prometheus_rule_labels: List[str]
     backup_aws_cli_image: str

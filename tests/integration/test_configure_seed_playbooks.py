@@ -251,3 +251,37 @@ def test_prod_requires_check_and_set_dev_does_not(world):
     with pytest.raises(hvac.exceptions.InvalidRequest):
         root.secrets.kv.v2.create_or_update_secret("apps/cas-probe", secret={"a": "b"}, mount_point="kv-prod")
     root.secrets.kv.v2.delete_metadata_and_all_versions("apps/cas-probe", mount_point="kv-dev")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_rotation_job_writes_the_apps_fields_and_nothing_else(world, env):
+    """The in-cluster rotation job's role (vault/environments/<env>.yml rotation:): new versions under apps/, its
+    rotation stamps, no delete or destroy, no sys/, no other environment, no default policy."""
+    job = vault_data.load_workloads(os.path.join(ROOT, "vault"), env)["rotation_job"]
+    jwt = world["tokenreview"].mint(job["namespace"], job["service_account"], audiences=["vault"])
+    client = hvac.Client(url=world["cluster"].leader(), verify=world["cluster"].ca_cert)
+    auth = client.auth.kubernetes.login(job["role"], jwt, mount_point="kubernetes-" + env)["auth"]
+    assert auth["policies"] == ["%s-rotator" % env]  # and not "default" (no capabilities-self, no lookup-self)
+    kv = "kv-" + env
+    root = world["cluster"].hvac()
+
+    def caps(path):
+        answer = root.adapter.post("/v1/sys/capabilities", json={"token": auth["client_token"], "paths": [path]})
+        return sorted(answer["data"][path])
+
+    assert caps("%s/data/apps/payments/db" % kv) == ["create", "read", "update"]
+    assert caps("%s/metadata/apps/payments/db" % kv) == ["list", "read", "update"]
+    for path in ("%s/destroy/apps/payments/db" % kv, "%s/delete/apps/payments/db" % kv, "sys/policies/acl/x",
+                 "sys/rotate", "sys/storage/raft/snapshot", "%s/data/other/x" % kv):
+        assert caps(path) == ["deny"], path
+    for other in ENVS:
+        if other != env:
+            assert caps("kv-%s/data/apps/payments/db" % other) == ["deny"]
+    # a real write with check-and-set, as vault_kv_rotate makes it; root removes the probe
+    client.secrets.kv.v2.create_or_update_secret("apps/rotator-probe/x", secret={"v": "1"}, cas=0, mount_point=kv)
+    with pytest.raises(hvac.exceptions.Forbidden):
+        client.secrets.kv.v2.delete_metadata_and_all_versions("apps/rotator-probe/x", mount_point=kv)
+    root.secrets.kv.v2.delete_metadata_and_all_versions("apps/rotator-probe/x", mount_point=kv)
+    # and a service account of another namespace cannot use the role
+    with pytest.raises(hvac.exceptions.VaultError):
+        k8s_login(world, env, "payments", job["service_account"], job["role"])

@@ -98,8 +98,10 @@ def test_only_the_app_and_its_operators_may_get_its_secrets(stack):
     synced = {}
     for es in of_kind(objects, "ExternalSecret"):
         synced.setdefault(es["metadata"]["namespace"], set()).add(es["spec"]["target"]["name"])
-    roles = {r["metadata"]["namespace"]: r for r in of_kind(objects, "Role")}
-    bindings = {b["metadata"]["namespace"]: b for b in of_kind(objects, "RoleBinding")}
+    roles = {r["metadata"]["namespace"]: r for r in of_kind(objects, "Role")
+             if r["metadata"]["name"].endswith("-secret-readers")}
+    bindings = {b["metadata"]["namespace"]: b for b in of_kind(objects, "RoleBinding")
+                if b["metadata"]["name"].endswith("-secret-readers")}
     assert sorted(roles) == sorted(synced) == sorted(bindings)
     for namespace, names in synced.items():
         assert roles[namespace]["rules"] == [{"apiGroups": [""], "resources": ["secrets"],
@@ -148,7 +150,8 @@ def test_vault_accepts_8200_from_eso_and_apps_and_8201_from_peers_only(stack):
     namespaces = sorted(p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                         for p in api if "namespaceSelector" in p)
     expected = sorted([workloads["eso"]["namespace"]] + [app["namespace"] for app in workloads["apps"]]
-                      + (["monitoring"] if run.config["heracles-platform:monitoring"] == "true" else []))
+                      + (["monitoring"] if run.config["heracles-platform:monitoring"] == "true" else [])
+                      + [workloads["rotation_job"]["namespace"]])
     assert namespaces == expected
     assert [p for p in api if "ipBlock" in p] == [
         {"ipBlock": {"cidr": c}} for c in harness.json.loads(run.config["heracles-platform:vaultClientCidrs"])]
@@ -180,7 +183,8 @@ def test_alerts_follow_monitoring_and_cover_every_external_secret(stack):
     assert {a["alert"] for a in alerts} == ALERTS
     stale = [a for a in alerts if a["alert"] == "ExternalSecretStale"]
     assert len(stale) == len(of_kind(objects, "ExternalSecret"))
-    cronjob = run.one("kubernetes:batch/v1:CronJob").inputs["metadata"]["name"]
+    backup = "%s-backup-cronjob" % run.config["heracles-platform:clusterName"]
+    cronjob = run.one("kubernetes:batch/v1:CronJob", backup).inputs["metadata"]["name"]
     assert any(cronjob in a["expr"] for a in alerts if a["alert"] == "VaultBackupMissed")
 
 
@@ -212,3 +216,62 @@ def manifests_main_with(data_dir, out):
         manifests.main(["--env", "dev", "--out", out])
     finally:
         manifests.settings_from_files = original
+
+
+def test_no_role_in_an_app_namespace_grants_reading_secrets_to_anyone_but_the_app_and_operators(stack):
+    """Every Role: Secrets only for the app's readers; the rotation job gets get/patch on named objects only."""
+    run = platform(stack)
+    objects = registered_objects(run)
+    workloads = vault_data.load_workloads(DATA_DIR, run.config["heracles-platform:environment"])
+    job = workloads["rotation_job"]
+    for role in of_kind(objects, "Role"):
+        for rule in role["rules"]:
+            assert rule.get("resourceNames"), (role["metadata"], rule)  # never every object of a kind
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+            if "secrets" in rule["resources"]:
+                assert role["metadata"]["name"].endswith("-secret-readers") and rule["verbs"] == ["get"]
+    rotator = [b for b in of_kind(objects, "RoleBinding")
+               if b["subjects"][0]["name"] == job["service_account"]]
+    assert sorted(b["metadata"]["namespace"] for b in rotator) == sorted(a["namespace"] for a in workloads["apps"])
+    for binding in rotator:
+        app = [a for a in workloads["apps"] if a["namespace"] == binding["metadata"]["namespace"]][0]
+        role = [r for r in of_kind(objects, "Role") if r["metadata"]["namespace"] == app["namespace"]
+                and r["metadata"]["name"] == binding["roleRef"]["name"]][0]
+        granted = {(rule["resources"][0], name) for rule in role["rules"] for name in rule["resourceNames"]}
+        plural = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+        declared = {("externalsecrets", s["name"]) for s in app["secrets"]} | {
+            (plural[c["kind"]], c["name"]) for s in app["secrets"] for c in s["consumers"]}
+        assert granted == declared
+        assert all(rule["verbs"] == ["get", "patch"] for rule in role["rules"])
+
+
+def test_the_rotation_job_runs_rotate_yml_as_its_own_vault_role_with_pinned_image(stack):
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    run = platform(stack)
+    objects = registered_objects(run)
+    env = run.config["heracles-platform:environment"]
+    workloads = vault_data.load_workloads(DATA_DIR, env)
+    roles, desired = declared_roles(env)
+    job = workloads["rotation_job"]
+    [cronjob] = of_kind(objects, "CronJob")
+    assert cronjob["metadata"]["namespace"] == job["namespace"] and cronjob["spec"]["schedule"] == job["schedule"]
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert "@sha256:" in container["image"] and container["image"] == run.config["heracles-platform:operationsImage"]
+    assert container["command"][-1] == "heracles.secrets.rotate"
+    assert pod["automountServiceAccountToken"] is False and pod["serviceAccountName"] == job["service_account"]
+    [inventory] = [c for c in of_kind(objects, "ConfigMap") if c["metadata"]["namespace"] == job["namespace"]
+                   and "inventory.yml" in c["data"]]
+    connection = yaml.safe_load(inventory["data"]["inventory.yml"])["all"]["vars"]["heracles_vault_connection"]
+    role = roles[connection["role"]]
+    assert role["bound_service_account_namespaces"] == [job["namespace"]]
+    assert role["bound_service_account_names"] == [job["service_account"]]
+    assert role["token_no_default_policy"] is True and len(role["policies"]) == 1
+    policy = desired["policies"][role["policies"][0]]
+    caps = {line.split('"')[1]: line for line in policy.splitlines() if line.startswith("path ")}
+    assert all("/apps/" in path for path in caps) and "sys" not in policy.replace("# ", "").split("path")[1:]
+    assert '"delete"' not in policy and '"sudo"' not in policy
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    audience = volumes["vault-token"]["projected"]["sources"][0]["serviceAccountToken"]["audience"]
+    assert audience == role["audience"] and connection["auth_mount_point"] == desired["auth"][0]["path"]

@@ -339,7 +339,8 @@ def test_eso_release_is_highly_available(stack):
     assert values["leaderElect"] is True
     for part in (values, values["webhook"], values["certController"]):
         assert part["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
-        assert part["serviceMonitor"]["enabled"] is cfg(run, "monitoring")
+    # the top-level switch renders the controller's, webhook's and cert controller's ServiceMonitors (chart >= 0.9.1)
+    assert values["serviceMonitor"]["enabled"] is cfg(run, "monitoring")
     assert values["webhook"]["replicaCount"] >= 2 and values["certController"]["replicaCount"] >= 2
     assert values["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": role_arn(run, "eso")}
 
@@ -381,7 +382,7 @@ def test_backup_bucket_is_versioned_encrypted_private_and_expires(stack):
 
 def test_backup_cronjob_snapshots_and_ships_with_the_backup_key(stack):
     run = platform(stack)
-    cron = unwrap(run.one("kubernetes:batch/v1:CronJob").inputs)["spec"]
+    cron = unwrap(run.one("kubernetes:batch/v1:CronJob", "%s-backup-cronjob" % cluster(run)).inputs)["spec"]
     assert cron["schedule"] == facts(run)["backup"]["schedule"] and cron["concurrencyPolicy"] == "Forbid"
     pod = cron["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "vault-backup"
@@ -407,7 +408,7 @@ def test_backup_cronjob_logs_in_with_a_role_vault_data_declares(stack):
     run = platform(stack)
     env = cfg(run, "environment")
     desired = vault_data.load(DATA_DIR, [env])
-    cron = unwrap(run.one(CRONJOB).inputs)
+    cron = unwrap(run.one(CRONJOB, "%s-backup-cronjob" % cluster(run)).inputs)
     job = cron["spec"]["jobTemplate"]["spec"]
     pod = job["template"]["spec"]
     (snapshot,) = pod["initContainers"]

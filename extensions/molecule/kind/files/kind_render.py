@@ -34,6 +34,8 @@ KIND_DEVIATIONS = (
     "TLS: a generated CA and certificate with the Certificate's DNS names instead of cert-manager; that CA is "
     "vaultCaBundle, so each app namespace gets ConfigMap vault-ca with it",
     "ESO: no AWS ClusterSecretStores (Secrets Manager, Parameter Store: no AWS)",
+    "rotation job: no CronJob running rotate.yml in the cluster (no operations image is built here: operationsImage "
+    "empty); the scenario's playbooks rotate from the host",
     "NetworkPolicies: applied as rendered; kind >= v0.24 enforces them (kindnetd), older kind does not. converge.yml "
     "adds NetworkPolicy kind-nodes in Vault's and ESO's namespaces: ingress from the kind nodes' addresses (this "
     "host reaches Vault through NodePorts, masqueraded to a node address) and egress to the API server's endpoints "
@@ -83,7 +85,7 @@ def plan(repo, stack, flavour="", chart_version="", image_tag=""):
         settings, vault_flavour=flavour or settings.vault_flavour,
         vault_chart_version=chart_version or (settings.vault_chart_version if same_flavour else ""),
         vault_image_tag=image_tag or (settings.vault_image_tag if same_flavour else ""),
-        monitoring=False)
+        monitoring=False, operations_image="")
     desired, workloads = mods["stack"].declared(settings)
     hostname = mods["stack"].deployment(settings)["vault"]["hostname"]  # on Pulumi's certificate too
     server = dataclasses.replace(mods["stack"].server_spec(settings, values.get("aws:region") or "kind", desired,

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import (
-    BACKUP_ROLE, VaultDataError, load, render)
+    BACKUP_ROLE, ROTATOR_ROLE, VaultDataError, load, render)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 DATA = os.path.join(ROOT, "vault")
@@ -65,7 +65,9 @@ def test_backup_role_reads_raft_snapshots_only(env):
     assert body == ['path "sys/storage/raft/snapshot" {', 'capabilities = ["read"]', "}"]
     # no other role gets the backup policy, and the backup role's token_no_default_policy is its own
     others = [r for r in desired["auth"][0]["roles"] if r["name"] != BACKUP_ROLE]
-    assert all("%s-backup" % env not in r["policies"] and "token_no_default_policy" not in r for r in others)
+    assert all("%s-backup" % env not in r["policies"] for r in others)
+    # the other job (rotation) has no default policy either; the apps' roles keep Vault's default
+    assert [r["name"] for r in others if "token_no_default_policy" in r] == [ROTATOR_ROLE]
 
 
 @pytest.fixture()
