@@ -81,10 +81,10 @@ def eso_chart_values(replicas, service_account, role_arn, service_monitor, prior
         "serviceAccount": {"create": True, "name": service_account, "annotations": {IRSA_ANNOTATION: role_arn}},
         "resources": resources["controller"],
         "topologySpreadConstraints": _zone_spread("controller"),
-        "webhook": dict({"replicaCount": replicas, "podDisruptionBudget": pdb, "serviceMonitor": monitor,
+        "webhook": dict({"replicaCount": replicas, "podDisruptionBudget": pdb,
                          "resources": resources["webhook"], "topologySpreadConstraints": _zone_spread("webhook")},
                         **priority),
-        "certController": dict({"replicaCount": replicas, "podDisruptionBudget": pdb, "serviceMonitor": monitor,
+        "certController": dict({"replicaCount": replicas, "podDisruptionBudget": pdb,
                                 "resources": resources["certController"],
                                 "topologySpreadConstraints": _zone_spread("certController")}, **priority),
     }, **priority)

@@ -43,10 +43,10 @@ RELEASES = (("stack", "vault"), ("stack", "external-secrets"), ("openbao", "open
 # cannot be in the chart's values.yaml. Each path itself must exist there (test_exemptions_are_what_they_claim).
 FREE_FORM = {
     "vault": ("server.extraEnvironmentVars", "server.serviceAccount.annotations", "server.affinity",
-              "server.resources"),
+              "server.resources", "server.statefulSet.securityContext.pod"),
     "openbao": ("server.extraEnvironmentVars", "server.serviceAccount.annotations", "server.affinity",
-                "server.resources"),
-    "external-secrets": ("serviceAccount.annotations",),
+                "server.resources", "server.statefulSet.securityContext.pod"),
+    "external-secrets": ("serviceAccount.annotations", "resources", "webhook.resources", "certController.resources"),
 }
 # Keys the chart's templates read although its values.yaml does not declare them.
 TEMPLATE_ONLY = {
@@ -57,14 +57,10 @@ TEMPLATE_ONLY = {
 }
 # Key paths our values set that the chart does not have, each waiting for its fix in the program. The test
 # fails on any other unknown key, and on an entry here that the values no longer contain (remove it then).
-#   webhook.serviceMonitor, certController.serviceMonitor: pulumi/heracles_pulumi/eso.py::eso_chart_values.
-#   external-secrets removed both in chart 0.9.1 (PR #2470, "Remove unused values from helm chart"); since
-#   then the top-level serviceMonitor.enabled renders the controller's, the webhook's and the cert
-#   controller's ServiceMonitors (templates/servicemonitor.yaml), and nothing reads these two keys.
 PENDING_FIXES = {
     "vault": (),
     "openbao": (),
-    "external-secrets": ("webhook.serviceMonitor", "certController.serviceMonitor"),
+    "external-secrets": (),
 }
 
 # $schema -> draft, as Helm's validator (github.com/santhosh-tekuri/jsonschema/v6, draftFromURL) reads it:

@@ -40,7 +40,7 @@ CIPHER = os.urandom(300)  # long enough that its length needs a two-byte varint
 KMS_V2 = b"k8s:enc:kms:v2:heracles-prod-kms:" + field(1, CIPHER) + field(2, KEY_ID.encode()) + field(3, os.urandom(40))
 
 
-@pytest.mark.parametrize("value,provider,prefix,name,key_id,encrypted", [
+CLASSIFY_CASES = [
     (KMS_V2, "kms-v2", "k8s:enc:kms:v2:heracles-prod-kms:", "heracles-prod-kms", KEY_ID, True),
     # keyID after other fields, an annotation (field 4) and the DEK source type (field 5, varint) first
     (b"k8s:enc:kms:v2:p:" + field(5, 1, wire=0) + field(4, b"\n\x01a\x12\x01b") + field(1, b"x") + field(2, b"k-2"),
@@ -56,7 +56,12 @@ KMS_V2 = b"k8s:enc:kms:v2:heracles-prod-kms:" + field(1, CIPHER) + field(2, KEY_
     (b"k8s:enc:kms:v2:\x00bad\xff:" + os.urandom(16), "unknown", "k8s:enc: (provider not readable)", None, None, False),
     (b"\x8f\x01random-bytes", "unknown", "(unrecognised)", None, None, False),
     (b"", "unknown", "(unrecognised)", None, None, False),
-])
+]
+
+
+# ids from the index and provider: the values hold random bytes, and pytest-xdist needs equal ids on every worker
+@pytest.mark.parametrize("value,provider,prefix,name,key_id,encrypted", CLASSIFY_CASES,
+                         ids=["%d-%s" % (index, case[1]) for index, case in enumerate(CLASSIFY_CASES)])
 def test_classify(value, provider, prefix, name, key_id, encrypted):
     found = envelope.classify(value)
     assert found == dict(provider=provider, prefix=prefix, encrypted=encrypted, name=name, key_id=key_id)
