@@ -27,6 +27,7 @@ class InitStoreArgs:
     recovery_window_days: int
     protect: bool = False
     tags: Optional[dict] = None
+    kms_account_root_arn: str = ""  # KmsKeyArgs.account_root_arn (the narrow lock-out-recovery statement)
 
 
 class InitStore(pulumi.ComponentResource):
@@ -44,7 +45,7 @@ class InitStore(pulumi.ComponentResource):
                              via_service("secretsmanager", args.region))],
             deletion_window_days=args.kms_deletion_window_days,
             rotation_period_days=args.kms_rotation_period_days,
-            protect=args.protect, tags=args.tags), opts=pulumi.ResourceOptions(parent=self))
+            protect=args.protect, tags=args.tags, account_root_arn=args.kms_account_root_arn), opts=pulumi.ResourceOptions(parent=self))
         self.secret = aws.secretsmanager.Secret(
             f"{name}-secret",
             name=args.secret_name,

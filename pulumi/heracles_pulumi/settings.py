@@ -64,6 +64,8 @@ class PlatformSettings:
     kms_admin_role_arns: List[str]
     deployer_role_arn: str
     operator_role_arns: List[str]
+    control_plane_log_kms: bool
+    control_plane_log_retention_days: int
     kms_deletion_window_days: int
     kms_rotation_period_days: int
     deletion_protection: bool

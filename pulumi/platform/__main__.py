@@ -37,7 +37,9 @@ facts = stack.deployment(settings, region)
 backup_auth, backup_role = vaultdata.backup_vault_role(desired, settings.environment, settings.vault_namespace)
 name = settings.cluster_name
 kms = dict(kms_admin_arns=settings.kms_admin_role_arns, kms_deletion_window_days=settings.kms_deletion_window_days,
-           kms_rotation_period_days=settings.kms_rotation_period_days)
+           kms_rotation_period_days=settings.kms_rotation_period_days,
+           # every key policy keeps the account able to recover the key (never to use it): no lock-out
+           kms_account_root_arn="arn:%s:iam::%s:root" % (settings.aws_partition, settings.aws_account_id))
 flavour = get_flavour(settings.vault_flavour)
 
 # --- components ------------------------------------------------------------------------------------
@@ -48,6 +50,8 @@ cluster = Cluster(name, ClusterArgs(
     node_instance_types=settings.node_instance_types, node_count=settings.node_count,
     public_access_cidrs=settings.public_access_cidrs, oidc_provider_arn=settings.oidc_provider_arn,
     oidc_issuer=settings.oidc_issuer, kms_plugin_role_arns=settings.kms_plugin_role_arns,
+    account_id=settings.aws_account_id, operator_role_arns=settings.operator_role_arns,
+    log_kms=settings.control_plane_log_kms, log_retention_days=settings.control_plane_log_retention_days,
     tags=settings.tags, **kms))
 
 init_store = InitStore(f"{name}-init", InitStoreArgs(
@@ -89,7 +93,8 @@ backup = VaultBackup(f"{name}-backup", BackupArgs(
     cluster_name=name, bucket_name=facts["backup"]["bucket"], prefix=facts["backup"]["prefix"],
     retention_days=facts["backup"]["retention_days"],
     noncurrent_retention_days=facts["backup"]["noncurrent_retention_days"], schedule=facts["backup"]["schedule"],
-    key_alias=facts["backup"]["kms_alias"],
+    key_alias=facts["backup"]["kms_alias"], object_lock_days=facts["backup"]["object_lock_days"],
+    replica_region=facts["backup"]["replica_region"],
     namespace=backup_role["bound_service_account_namespaces"][0],
     service_account=backup_role["bound_service_account_names"][0],
     role_name=f"{name}-backup", oidc=cluster.oidc, partition=settings.aws_partition, region=region,
@@ -120,6 +125,7 @@ pulumi.export("esoRoleArn", eso.role.arn)
 pulumi.export("backupBucket", backup.bucket.bucket)
 pulumi.export("backupKeyArn", backup.key.arn)
 pulumi.export("backupKeyAlias", backup.key.alias_name)
+pulumi.export("backupReplicaBucket", backup.replica_bucket.bucket if backup.replica_bucket is not None else "")
 # What pulumi/vault reads through its StackReference, and the inventory through the same deployment facts.
 pulumi.export("vaultEndpoint", endpoint.address)
 pulumi.export("kubernetesHost", IN_CLUSTER_KUBERNETES_HOST)

@@ -166,8 +166,10 @@ def test_kubernetes_auto_join_variant(stack):
 def test_every_key_rotates_and_has_the_stack_deletion_window(stack):
     run = platform(stack)
     found = keys(run)
+    replica = ("backup-replica-kms-key",) if facts(run)["backup"]["replica_region"] else ()
+    logs = ("logs-key",) if cfg(run, "controlPlaneLogKms") and cfg(run, "clusterMode") == "create" else ()
     assert sorted(found) == sorted("%s-%s" % (cluster(run), name) for name in (
-        "secrets-key", "vault-unseal-key", "backup-kms-key", "init-kms-key"))
+        "secrets-key", "vault-unseal-key", "backup-kms-key", "init-kms-key") + replica + logs)
     for name, (inputs, dummy) in found.items():
         assert inputs["enableKeyRotation"] is True, name
         assert inputs["rotationPeriodInDays"] == cfg(run, "kmsRotationPeriodDays"), name
@@ -183,6 +185,8 @@ def _grants(policy):
     assert not set(admin["Action"]) & policies.KMS_USE_ACTIONS
     out = {}
     for statement in usage:
+        if statement["Sid"] == "AccountRootRecoversKeyPolicy" or "Service" in statement["Principal"]:
+            continue  # the lock-out recovery statement and service grants: tests/pulumi/test_pulumi_hardening.py
         assert statement["Effect"] == "Allow"
         principals = statement["Principal"]["AWS"]
         principals = principals if isinstance(principals, list) else [principals]
@@ -205,7 +209,13 @@ def test_key_policies_grant_only_the_roles_that_need_them(stack):
     assert _grants(found["%s-vault-unseal-key" % name][1])[1] == {
         "VaultAutoUnseal": ([role_arn(run, "vault")], ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"], None)}
     s3 = {"StringEquals": {"kms:ViaService": "s3.%s.amazonaws.com" % region}}
-    assert _grants(found["%s-backup-kms-key" % name][1])[1] == {
+    backup_grants = _grants(found["%s-backup-kms-key" % name][1])[1]
+    if facts(run)["backup"]["replica_region"]:  # S3's replication role reads the snapshots it copies
+        bucket_arn = "arn:aws:s3:::%s" % facts(run)["backup"]["bucket"]
+        assert backup_grants.pop("ReplicationDecryptsThroughS3") == (
+            [role_arn(run, "backup-replication")], ["kms:Decrypt"],
+            {"StringEquals": dict(s3["StringEquals"], **{"kms:EncryptionContext:aws:s3:arn": bucket_arn})})
+    assert backup_grants == {
         "BackupJobEncryptsThroughS3": ([role_arn(run, "backup")], ["kms:GenerateDataKey"], s3),
         "OperatorsRestoreThroughS3": (operators, ["kms:Decrypt", "kms:DescribeKey"], s3)}
     assert _grants(found["%s-init-kms-key" % name][1])[1] == {
@@ -258,8 +268,10 @@ def test_self_managed_cluster_gets_a_kms_v2_encryption_configuration(stack):
 def test_exactly_three_inline_policies_with_exact_actions_and_resources(stack):
     run = platform(stack)
     name, account, region = cluster(run), cfg(run, "awsAccountId"), cfg(run, "aws:region")
+    # (+ S3's replication role where the data asks for a replica: tests/pulumi/test_pulumi_hardening.py)
+    replication = ["%s-backup-replication-policy" % name] if facts(run)["backup"]["replica_region"] else []
     assert sorted(res.name for res in run.of_type(ROLE_POLICY)) == sorted(
-        ["%s-vault-irsa-unseal" % name, "%s-eso-irsa-read" % name, "%s-backup-irsa-write" % name])
+        ["%s-vault-irsa-unseal" % name, "%s-eso-irsa-read" % name, "%s-backup-irsa-write" % name] + replication)
 
     vault, role = inline_policy(run, "%s-vault-irsa-unseal" % name)
     assert role == "%s-vault" % name
@@ -364,19 +376,24 @@ def test_eso_objects_use_the_v1_api_and_only_aws_stores_are_cluster_wide_and_con
 def test_backup_bucket_is_versioned_encrypted_private_and_expires(stack):
     run = platform(stack)
     backup_key = key_arn(run, "%s-backup-kms-key" % cluster(run))
-    assert run.one("aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"] == {"status": "Enabled"}
-    (rule,) = run.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs["rules"]
+    name = cluster(run)  # the snapshot bucket (a replica bucket, where the data asks for one, has its own test)
+    assert run.one("aws:s3/bucketVersioning:BucketVersioning", "%s-backup-versioning" % name).inputs[
+        "versioningConfiguration"] == {"status": "Enabled"}
+    (rule,) = run.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                      "%s-backup-encryption" % name).inputs["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": backup_key}
-    block = run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    block = run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "%s-backup-public-access" % name).inputs
     assert all(block[flag] is True for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                                 "restrictPublicBuckets"))
-    (life,) = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    (life,) = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                      "%s-backup-lifecycle" % name).inputs["rules"]
     assert life["status"] == "Enabled" and life["filter"] == {"prefix": facts(run)["backup"]["prefix"]}
     assert life["expiration"] == {"days": facts(run)["backup"]["retention_days"]}
     assert life["noncurrentVersionExpiration"] == {"noncurrentDays": facts(run)["backup"]["noncurrent_retention_days"]}
-    bucket = run.one("aws:s3/bucket:Bucket").inputs
+    bucket = run.one("aws:s3/bucket:Bucket", "%s-backup-bucket" % name).inputs
     assert bucket["forceDestroy"] is (not cfg(run, "deletionProtection"))
-    denies = statements(json.loads(run.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"]))
+    denies = statements(json.loads(run.one("aws:s3/bucketPolicy:BucketPolicy", "%s-backup-bucket-policy" % name).inputs[
+        "policy"]))
     assert [d["Sid"] for d in denies] == ["DenyInsecureTransport", "DenyOtherEncryptionKeys"]
 
 
