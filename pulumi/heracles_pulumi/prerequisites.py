@@ -108,8 +108,8 @@ class ClusterPrerequisites(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("heracles:prerequisites:Cluster", name, None, opts)
         if args.issuer_mode not in ISSUER_MODES:
-            raise ValueError("vaultTlsIssuerMode must be one of %s, got %r" % (", ".join(ISSUER_MODES),
-                                                                                 args.issuer_mode))
+            raise ValueError("vaultTlsIssuerMode must be one of %s, got %r"
+                             % (", ".join(ISSUER_MODES), args.issuer_mode))
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(args.depends_on))
         self.cert_manager = k8s.helm.v3.Release(
             f"{name}-cert-manager", name="cert-manager", chart="cert-manager", version=args.cert_manager_version,

@@ -34,7 +34,8 @@ def init_store_root_token(secret_name):
 
     For the first ``pulumi up`` right after bootstrap.yml only; operators use their own token (VAULT_TOKEN) after.
     """
-    import pulumi_aws as aws  # pylint: disable=import-outside-toplevel  (only this path needs the AWS provider)
+    # only this path needs the AWS provider
+    import pulumi_aws as aws  # pylint: disable=import-outside-toplevel
 
     material = aws.secretsmanager.get_secret_version_output(secret_id=secret_name)
     return pulumi.Output.secret(material.secret_string.apply(lambda text: json.loads(text)["root_token"]))

@@ -115,7 +115,7 @@ def test_the_vault_stack_reads_the_platform_outputs_and_no_secret_config(stack):
 
 def test_the_root_token_from_the_init_store_stays_a_pulumi_secret(stack):
     run = vault_project(stack, "init-store")
-    assert [token for token, _ in run.calls] == ["aws:secretsmanager/getSecretVersion:getSecretVersion"]
+    assert [call[0] for call in run.calls] == ["aws:secretsmanager/getSecretVersion:getSecretVersion"]
     assert run.calls[0][1]["secretId"] == vault_data.load_deployment(DATA_DIR, stack)["init_store"]["secret_name"]
     provider = run.one("pulumi:providers:vault").inputs
     assert unwrap(provider["token"]) == INIT_ROOT_TOKEN and not list(plaintext_strings(provider["token"]))
