@@ -169,7 +169,11 @@ class Cluster(pulumi.ComponentResource):
             provider_kubeconfig = pulumi.Output.secret(pulumi.Output.all(
                 self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data).apply(
                     lambda values: eks_kubeconfig(values[0], values[1], values[2], args.region)))
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=provider_kubeconfig, opts=child)
+        # Every Kubernetes object and release waits for nodes and the networking/DNS add-ons: a release that waits
+        # for readiness must not start on a cluster without a node.
+        ready = ([self.node_group] if getattr(self, "node_group", None) is not None else []) + list(self.addons.values())
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=provider_kubeconfig,
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=ready))
         self.secrets_key_arn = self.secrets_key.arn
         self.register_outputs({
             "secretsKeyArn": self.secrets_key_arn,

@@ -1,7 +1,7 @@
 """Vault (or OpenBao) in HA: the unseal key, the IRSA role that may use it, the TLS certificate, the Helm release."""
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional
 
 import pulumi
@@ -45,6 +45,9 @@ class VaultClusterArgs:
     priority_class_value: int = PRIORITY_CLASS_VALUE
     tls_reload_interval_seconds: int = DEFAULT_INTERVAL_SECONDS
     kms_account_root_arn: str = ""
+    # What the certificate and the release wait for (cert-manager, the CA issuer, the StorageClass): a component's own
+    # depends_on does not reach its children, so the prerequisites are passed down here.
+    after: List[pulumi.Resource] = field(default_factory=list)
 
 
 def certificate_manifest(server, issuer_name, issuer_kind):
@@ -106,7 +109,7 @@ class VaultCluster(pulumi.ComponentResource):
             f"{name}-tls", api_version=CERT_MANAGER_API, kind="Certificate",
             metadata={"name": server.tls_secret, "namespace": server.namespace},
             spec=certificate_manifest(server, args.tls_issuer_name, args.tls_issuer_kind)["spec"],
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.namespace]))
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.namespace] + list(args.after)))
 
         resources = SERVER_RESOURCES
         if args.server_resources:
@@ -135,7 +138,8 @@ class VaultCluster(pulumi.ComponentResource):
             wait_for_jobs=False,
             skip_await=True,  # pods stay unready until bootstrap.yml initialises and unseals them
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[
-                self.certificate, self.unseal_policy] + ([self.priority_class] if self.priority_class else [])))
+                self.certificate, self.unseal_policy] + ([self.priority_class] if self.priority_class else [])
+                + list(args.after)))
         self.address = server.active_address
         self.ca_secret = server.tls_secret
         self.register_outputs({

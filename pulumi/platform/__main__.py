@@ -74,8 +74,8 @@ vault = VaultCluster(f"{name}-vault", VaultClusterArgs(
     role_name=f"{name}-vault", oidc=cluster.oidc, tls_issuer_name=settings.vault_tls_issuer,
     tls_issuer_kind=settings.vault_tls_issuer_kind, data_storage_size=settings.vault_data_storage_size,
     audit_storage_size=settings.vault_audit_storage_size, storage_class=settings.vault_storage_class or None,
-    service_monitor=settings.monitoring, protect=settings.deletion_protection, tags=settings.tags, **kms),
-    provider=cluster.provider, opts=pulumi.ResourceOptions(depends_on=prerequisites.ready))
+    service_monitor=settings.monitoring, protect=settings.deletion_protection, tags=settings.tags,
+    after=prerequisites.ready, **kms), provider=cluster.provider)
 
 # The internal endpoint operators, playbooks and pulumi/vault use (the deployment facts' vault.address).
 endpoint = InternalEndpoint(f"{name}-endpoint", EndpointArgs(

@@ -165,6 +165,7 @@ class Registered:
     provider: str = ""
     custom: bool = True
     import_id: str = ""
+    dependencies: tuple = ()  # URNs of what it waits for (depends_on and input dependencies), as the engine sees them
 
 
 @dataclass
@@ -235,6 +236,18 @@ def _computed(args, account):
     return dict(inputs, **extra)
 
 
+class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """The SDK's mock monitor, also keeping each registration's dependencies (what the engine orders on)."""
+
+    def RegisterResource(self, request):  # noqa: N802  (the gRPC method name)
+        response = super().RegisterResource(request)
+        deps = set(request.dependencies)
+        for prop in request.propertyDependencies.values():
+            deps.update(prop.urns)
+        self.mocks.dependencies[(request.type, request.name)] = tuple(sorted(deps))
+        return response
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Records every registration (components too) and answers with plausible computed outputs.
 
@@ -244,6 +257,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def __init__(self, account, stack_outputs=None, calls=None):
         self.resources = []
+        self.dependencies = {}
         self.calls = []
         self.account = account
         self.stack_outputs = stack_outputs or {}
@@ -299,10 +313,13 @@ def run_program(project, stack, overrides=None, secrets=None, stack_outputs=None
 def _run(project, name, stack, config, secret_keys, mocks):
     settings.set_root_resource(None)
     pulumi.runtime.set_all_config(config, secret_keys)
-    pulumi.runtime.set_mocks(mocks, project=name, stack=stack, preview=False, organization=ORGANIZATION)
+    pulumi.runtime.set_mocks(mocks, project=name, stack=stack, preview=False, organization=ORGANIZATION,
+                             monitor=RecordingMonitor(mocks))
     runpy.run_path(os.path.join(project_dir(project), "__main__.py"), run_name="__main__")
     _sync_await(pulumi.runtime.stack.wait_for_rpcs())
     root = settings.get_root_resource()
     outputs = {key: _resolve(value) for key, value in root.outputs.items()}
+    for res in mocks.resources:
+        res.dependencies = mocks.dependencies.get((res.type, res.name), ())
     return Run(project=project, stack=stack, resources=list(mocks.resources), outputs=outputs, config=config,
                calls=list(mocks.calls))

@@ -141,3 +141,24 @@ def harness_facts(stack):
     from ansible_collections.heracles.secrets.plugins.module_utils import vault_data  # pylint: disable=import-outside-toplevel
 
     return vault_data.load_deployment(harness.os.path.join(harness.REPO_ROOT, "vault"), stack)
+
+
+def test_kubernetes_waits_for_nodes_and_addons_and_vault_for_its_prerequisites(stack):
+    """What the engine orders on (the registrations' dependencies): the Kubernetes provider after the node group and
+    every managed add-on, so no release starts on a cluster without nodes; Vault's release after cert-manager, its
+    CA issuer and the StorageClass its volumes ask for."""
+    run = platform(stack)
+    name = cfg(run, "clusterName")
+    provider = run.one("pulumi:providers:kubernetes", "%s-k8s" % name)
+    waited = " ".join(provider.dependencies)
+    assert "%s-nodes" % name in waited or "NodeGroup" in waited, provider.dependencies
+    for addon in run.of_type("aws:eks/addon:Addon"):
+        assert addon.name in waited, addon.name
+    vault_cert = run.one(CR + "Certificate", "%s-vault-tls" % name)
+    cert_waits = " ".join(vault_cert.dependencies)
+    release = [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.name == "%s-vault-release" % name][0]
+    for needed in ("%s-prerequisites-cert-manager" % name,
+                   "%s-prerequisites-clusterissuer-%s" % (name, cfg(run, "vaultTlsIssuer")),
+                   "%s-prerequisites-storageclass-%s" % (name, cfg(run, "vaultStorageClass"))):
+        assert needed in cert_waits, (needed, vault_cert.dependencies)
+        assert needed in " ".join(release.dependencies), (needed, release.dependencies)
