@@ -30,8 +30,7 @@ import requests
 import yaml
 
 from ansible_collections.heracles.secrets.plugins.module_utils import vault_data
-from heracles_playbook import Runner, connection_vars
-from heracles_testlib import ROOT, ClusterHandle
+from heracles_testlib import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "pulumi"))
 import manifests  # noqa: E402  pylint: disable=wrong-import-position
@@ -39,7 +38,6 @@ import manifests  # noqa: E402  pylint: disable=wrong-import-position
 pytestmark = pytest.mark.slow
 DATA = os.path.join(ROOT, "vault")
 ENVS = vault_data.environments(DATA)
-NEEDS_UNTOUCHED_SESSION_CLUSTER = "test_configure_seed_playbooks.py"
 APP_POLICY_LINE = 'path "${kv}/data/apps/${app}/*"'
 WIDENED_POLICY_LINE = 'path "${kv}/data/apps/*"'
 # sys/ endpoints an app token must not reach: (method, path, json body); {policy} is the app's own policy
@@ -58,42 +56,10 @@ SYS_PROBES = [
 
 
 # ---------------------------------------------------------------------------------------------------- fixtures
-def _share_session_cluster(request):
-    """False when test_configure_seed_playbooks.py runs after this module in this session (it wants a fresh one)."""
-    items = request.session.items
-    mine = [i for i, item in enumerate(items) if item.path == request.path]
-    theirs = [i for i, item in enumerate(items) if item.path.name == NEEDS_UNTOUCHED_SESSION_CLUSTER]
-    return not theirs or not mine or max(theirs) < min(mine)
-
-
 @pytest.fixture(scope="module")
-def delivery_cluster(request, tmp_path_factory):
-    if _share_session_cluster(request):
-        print("delivery isolation: on the session cluster")
-        yield request.getfixturevalue("cluster")
-        return
-    print("delivery isolation: on a cluster of its own (%s runs later)" % NEEDS_UNTOUCHED_SESSION_CLUSTER)
-    handle = ClusterHandle(tmp_path_factory.mktemp("delivery-cluster")).start()
-    try:
-        handle.bootstrap()
-        yield handle
-    finally:
-        handle.stop()
-
-
-@pytest.fixture(scope="module")
-def world(delivery_cluster, tokenreview, tmp_path_factory):
-    """configure.yml + seed.yml for every declared environment (as test_configure_seed_playbooks' world does)."""
-    state = tmp_path_factory.mktemp("delivery")
-    k8s = tokenreview.reviewer_config(state)
-    runner = Runner(state, dict(heracles_vault_connection=connection_vars(delivery_cluster),
-                                configure_environments=ENVS, seed_environments=ENVS,
-                                configure_kubernetes=dict((e, k8s) for e in ENVS)))
-    for playbook in ("configure.yml", "seed.yml"):
-        proc = runner.run(playbook)
-        assert proc.returncode == 0, proc.stdout[-3000:]
-    return dict(runner=runner, cluster=delivery_cluster, tokenreview=tokenreview,
-                workloads=dict((e, vault_data.load_workloads(DATA, e)) for e in ENVS),
+def world(configured_cluster):
+    """configure.yml + seed.yml for every declared environment (tests/integration/conftest.py), and what renders."""
+    return dict(configured_cluster, workloads=dict((e, vault_data.load_workloads(DATA, e)) for e in ENVS),
                 delivery=dict((e, delivery_by_namespace(manifests.render(e))) for e in ENVS))
 
 

@@ -29,8 +29,8 @@ import pytest
 from ansible_collections.heracles.secrets.plugins.module_utils import vault_data
 from ansible_collections.heracles.secrets.plugins.modules.vault_auth_kubernetes import (
     jwt_fingerprint, split_description)
-from heracles_playbook import Runner, connection_vars, recap
-from heracles_testlib import ROOT, ClusterHandle
+from heracles_playbook import recap
+from heracles_testlib import ROOT
 
 for extra in (os.path.join(ROOT, "tests", "pulumi"), os.path.join(ROOT, "pulumi")):
     if extra not in sys.path:
@@ -45,7 +45,6 @@ from heracles_pulumi.vault_readback import object_differences, read_vault_object
 pytestmark = pytest.mark.slow
 DATA = os.path.join(ROOT, "vault")
 ENVS = vault_data.environments(DATA)
-NEEDS_UNTOUCHED_SESSION_CLUSTER = "test_configure_seed_playbooks.py"
 # pulumi/vault as it would configure this cluster: OpenBao (audit devices come from the server configuration).
 VARIANT = "openbao"
 # Kinds neither side has here, with the reason; every other kind of vault_objects.KINDS must be compared.
@@ -77,37 +76,10 @@ NORMALISED = {
 
 
 # ---------------------------------------------------------------------------------------------------- fixtures
-def _share_session_cluster(request):
-    """False when test_configure_seed_playbooks.py runs after this module in this session (it wants a fresh one)."""
-    items = request.session.items
-    mine = [i for i, item in enumerate(items) if item.path == request.path]
-    theirs = [i for i, item in enumerate(items) if item.path.name == NEEDS_UNTOUCHED_SESSION_CLUSTER]
-    return not theirs or not mine or max(theirs) < min(mine)
-
-
 @pytest.fixture(scope="module")
-def parity_cluster(request, tmp_path_factory):
-    if _share_session_cluster(request):
-        yield request.getfixturevalue("cluster")
-        return
-    handle = ClusterHandle(tmp_path_factory.mktemp("parity-cluster")).start()
-    try:
-        handle.bootstrap()
-        yield handle
-    finally:
-        handle.stop()
-
-
-@pytest.fixture(scope="module")
-def configured(parity_cluster, tokenreview, tmp_path_factory):
-    """configure.yml for every declared environment (a rerun on a cluster earlier modules configured)."""
-    state = tmp_path_factory.mktemp("parity")
-    kubernetes = tokenreview.reviewer_config(state)
-    runner = Runner(state, dict(heracles_vault_connection=connection_vars(parity_cluster),
-                                configure_environments=ENVS, configure_kubernetes=dict((e, kubernetes) for e in ENVS)))
-    proc = runner.run("configure.yml")
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    return dict(runner=runner, cluster=parity_cluster, kubernetes=kubernetes)
+def configured(configured_cluster):
+    """configure.yml (and seed.yml) for every declared environment: tests/integration/conftest.py."""
+    return configured_cluster
 
 
 # ---------------------------------------------------------------------------------------------------- both sides
