@@ -15,13 +15,14 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: manifests up down clean test sanity lint pytest units integration chaos molecule molecule-kind collection build venv dev help
+.PHONY: docs docs-lint changelog release manifests up down clean test sanity lint pytest units integration chaos molecule molecule-kind collection build venv dev help
 
 help:
 	@echo "make up      - create .venv, install pinned deps + the collection, start and bootstrap the local 3-node cluster"
 	@echo "make test    - install test deps, then ansible-test sanity, ansible-lint and the pytest suite"
 	@echo "make down    - stop the local cluster (data kept);  make clean - stop it and remove .local/"
 	@echo "make build   - build the collection tarball"
+	@echo "make docs    - the collection docsite (antsibull-docs + Sphinx) in build/docsite; make changelog - CHANGELOG.md"
 	@echo "make manifests ENV=<env> - the workload-delivery objects pulumi/platform applies, as YAML in manifests/<env>/"
 	@echo "make bench   - benchmarks on a fresh local cluster (QUICK=1: a small run) -> benchmarks/results/"
 	@echo "make molecule      - molecule test -s default (the local flow on a cluster of its own; part of make test)"
@@ -77,6 +78,34 @@ clean: venv collection
 	-$(BIN)/ansible-playbook -i inventories/local playbooks/down.yml -e down_state=absent
 	rm -rf .local build tests/output
 
+# --- docs and changelog (antsibull-docs, antsibull-changelog: the Ansible way) ------------------------------------
+# Plugin, module and role reference from their own documentation; docs/docsite/ adds the guides (runbooks, data).
+ANTSIBULL_ENV := PATH=$(BIN):$$PATH ANSIBLE_COLLECTIONS_PATH=$(COLL_ROOT)
+docs-lint: dev collection
+	cd $(COLL_LINK) && $(ANTSIBULL_ENV) $(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
+	$(BIN)/antsibull-changelog lint $$(ls changelogs/fragments/*.yml 2>/dev/null)
+
+$(VENV)/.docs: requirements-docs.txt $(VENV)/.dev
+	$(BIN)/python -m pip install -q -r requirements-docs.txt
+	@touch $@
+
+# The collection's docsite into build/docsite/build/html (Sphinx with the Ansible theme).
+docs: $(VENV)/.docs collection
+	rm -rf build/docsite && mkdir -p build/docsite
+	$(ANTSIBULL_ENV) $(BIN)/antsibull-docs sphinx-init --use-current --dest-dir build/docsite heracles.secrets
+	@# build.sh's steps without -W: offline, the references into docs.ansible.com (intersphinx) stay unresolved
+	cd build/docsite && $(ANTSIBULL_ENV) $(BIN)/antsibull-docs collection --use-current --cleanup everything \
+	  --dest-dir rst heracles.secrets && $(BIN)/sphinx-build -M html rst build -c . -q --keep-going
+	@echo "open build/docsite/build/html/index.html"
+
+# CHANGELOG.md from changelogs/changelog.yaml; `make release VERSION=x.y.z` folds the fragments into a release.
+changelog: dev collection
+	$(ANTSIBULL_ENV) $(BIN)/antsibull-changelog generate
+
+release: dev collection
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
+	$(ANTSIBULL_ENV) $(BIN)/antsibull-changelog release --version $(VERSION)
+
 # --- GitOps ---------------------------------------------------------------------------------
 # The very objects pulumi/platform applies for the stack ENV (apps' namespaces, SecretStores, ExternalSecrets, RBAC,
 # NetworkPolicies, alerts), one YAML file per object, from vault/ and pulumi/platform/Pulumi.<ENV>.yaml.
@@ -89,6 +118,7 @@ manifests: dev
 test: dev collection $(CHECKOV_VENV)/.installed
 	$(MAKE) --no-print-directory sanity
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory docs-lint
 	$(MAKE) --no-print-directory pytest
 	$(MAKE) --no-print-directory molecule
 

@@ -383,6 +383,7 @@ ROTATION_JOB = "heracles-rotate"
 ROTATION_TOKEN_DIR = "/var/run/secrets/vault"
 ROTATION_CA_DIR = "/etc/heracles/vault-ca"
 ROTATION_INVENTORY_DIR = "/etc/heracles/inventory"
+ROTATION_DATA_DIR = "/etc/heracles/vault"  # the vault/ data in the operations image (images/operations/Containerfile)
 ROTATION_DEADLINE_SECONDS = 3600
 
 
@@ -408,9 +409,14 @@ def rotation_inventory(workloads, spec):
                 "auth_method": "kubernetes", "role": job["role"], "auth_mount_point": workloads["auth_mount"],
                 "jwt_path": "%s/token" % ROTATION_TOKEN_DIR},
             "seed_environments": [workloads["environment"]],
-            "rotate_consumers": True,  # in-cluster: sync and restart through its own service account
-            "rotate_encryption_key": False,  # sys/rotate and rekeying stay operator actions (no sys/ in its policy)
         }}}
+
+
+def rotation_vars():
+    """Extra vars of the job's run (rotate.yml's play variables: only extra vars override them)."""
+    return {"rotate_data_dir": ROTATION_DATA_DIR,
+            "rotate_consumers": True,  # in-cluster: sync and restart through its own service account
+            "rotate_encryption_key": False}  # sys/rotate and rekeying stay operator actions (no sys/ in its policy)
 
 
 def rotation_job_objects(workloads, spec):
@@ -429,7 +435,8 @@ def rotation_job_objects(workloads, spec):
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(job["service_account"], ns, labels),
          "automountServiceAccountToken": False},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(ROTATION_JOB, ns, labels),
-         "data": {"inventory.yml": json.dumps(rotation_inventory(workloads, spec), indent=2, sort_keys=True)}},
+         "data": {"inventory.yml": json.dumps(rotation_inventory(workloads, spec), indent=2, sort_keys=True),
+                  "vars.yml": json.dumps(rotation_vars(), indent=2, sort_keys=True)}},
     ]
     if spec.ca_bundle:
         objects.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(VAULT_CA_CONFIGMAP, ns, labels),
@@ -479,7 +486,8 @@ def rotation_cronjob(workloads, spec, labels):
     job = workloads["rotation_job"]
     container = {
         "name": "rotate", "image": spec.operations_image, "imagePullPolicy": "Always",
-        "command": ["ansible-playbook", "-i", "%s/inventory.yml" % ROTATION_INVENTORY_DIR, "heracles.secrets.rotate"],
+        "command": ["ansible-playbook", "-i", "%s/inventory.yml" % ROTATION_INVENTORY_DIR,
+                    "-e", "@%s/vars.yml" % ROTATION_INVENTORY_DIR, "heracles.secrets.rotate"],
         "env": [{"name": "HOME", "value": "/tmp"}, {"name": "ANSIBLE_LOCAL_TEMP", "value": "/tmp/.ansible"}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,

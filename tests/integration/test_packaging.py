@@ -20,6 +20,12 @@ def test_built_tarball_installs_and_runs_a_module(cluster, tmp_path):
     names = tarfile.open(str(tarballs[0])).getnames()
     assert "plugins/modules/vault_init.py" in names and "meta/runtime.yml" in names
     assert not [n for n in names if n.startswith((".venv", ".local", ".collections", "build/"))], names[:20]
+    # what Galaxy users install, nothing of this repository's own deployment or test data
+    top = sorted({n.split("/", 1)[0] for n in names})
+    assert set(top) <= {"plugins", "roles", "playbooks", "meta", "docs", "tests", "changelogs", "README.md",
+                        "CHANGELOG.md", "MANIFEST.json", "FILES.json", "LICENSE", "COPYING"}, top
+    assert {"plugins", "roles", "playbooks", "meta", "docs", "changelogs"} <= set(top)
+    assert os.path.getsize(str(tarballs[0])) < 700 * 1024, os.path.getsize(str(tarballs[0]))
 
     dest = tmp_path / "installed"
     proc = subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", str(tarballs[0]),

@@ -260,6 +260,9 @@ def test_the_rotation_job_runs_rotate_yml_as_its_own_vault_role_with_pinned_imag
     [container] = pod["containers"]
     assert "@sha256:" in container["image"] and container["image"] == run.config["heracles-platform:operationsImage"]
     assert container["command"][-1] == "heracles.secrets.rotate"
+    extra = yaml.safe_load([c for c in of_kind(objects, "ConfigMap") if c["metadata"]["namespace"] == job["namespace"]
+                            and "vars.yml" in c["data"]][0]["data"]["vars.yml"])
+    assert "-e" in container["command"] and extra["rotate_consumers"] is True and extra["rotate_encryption_key"] is False
     assert pod["automountServiceAccountToken"] is False and pod["serviceAccountName"] == job["service_account"]
     [inventory] = [c for c in of_kind(objects, "ConfigMap") if c["metadata"]["namespace"] == job["namespace"]
                    and "inventory.yml" in c["data"]]
