@@ -91,7 +91,11 @@ def load_environment(data_dir, env):
 
 
 def load(data_dir, environments):
-    """Return ``{password_policies, policies, mounts, auth, audit}`` for ``environments``."""
+    """Return ``{password_policies, policies, mounts, auth, audit, databases}`` for ``environments``.
+
+    ``databases`` lists ``load_databases`` of each environment that declares one (its mount is in ``mounts`` too,
+    with its lease TTLs as ``config``; each app's policy allows ``creds/<role>`` of the app's own roles only).
+    """
     if not HAS_YAML:
         raise VaultDataError("PyYAML is required to read the vault/ data")
     if isinstance(environments, str):
@@ -107,6 +111,7 @@ def load(data_dir, environments):
     for env in environments:
         data = load_environment(data_dir, env)
         load_workloads(data_dir, env)  # the apps' roles come from entries that must also render: check them first
+        databases = load_databases(data_dir, env)
         kv, k8s = data["kv"], data["kubernetes"]
         base = dict(env=env, kv=kv["path"])
 
@@ -134,6 +139,10 @@ def load(data_dir, environments):
         for app in data.get("apps") or []:
             policy = "%s-app-%s" % (env, app["name"])
             add_policy(policy, "app", dict(app=app["name"]))
+            for db_role in (databases or {}).get("roles") or []:
+                if db_role["app"] == app["name"]:  # creds of the app's own database roles, nothing else
+                    out["policies"][policy] += "\n" + _policy(data_dir, "app-database", dict(
+                        base, app=app["name"], mount=databases["mount"], role=db_role["name"]), policy)
             role = dict(name=app["name"], bound_service_account_names=[app.get("service_account", app["name"])],
                         bound_service_account_namespaces=[app.get("namespace", app["name"])], policies=[policy])
             role.update(common_role)
@@ -145,12 +154,22 @@ def load(data_dir, environments):
             roles.append(_job_role(environment_file(data_dir, env), "rotation", data["rotation"], ROTATOR_ROLE,
                                    "%s-rotator" % env, common_role))
             add_policy("%s-rotator" % env, "rotator")
+            if databases:  # rotate.yml rotates the connections' root credentials on their window
+                out["policies"]["%s-rotator" % env] += "\n" + _policy(data_dir, "rotator-database", dict(
+                    base, mount=databases["mount"]), "%s-rotator" % env)
         add_policy("%s-devops" % env, "devops")
         add_policy("%s-seeder" % env, "seeder")
         if data.get("developers"):
             add_policy("%s-developer" % env, "developer")
         out["auth"].append(dict(path=k8s["path"], type="kubernetes", environment=env,
                                 description=k8s.get("description", ""), roles=roles))
+        if databases:
+            out["mounts"].append(dict(path=databases["mount"], kind="secret", type="database",
+                                      description=databases["description"], options={},
+                                      config=dict(default_lease_ttl=databases["default_ttl"],
+                                                  max_lease_ttl=databases["max_ttl"])))
+            out.setdefault("databases", []).append(databases)
+    out.setdefault("databases", [])
     _check_unique(out["mounts"], "mount")
     _check_unique(out["auth"], "auth mount")
     return out
@@ -382,10 +401,11 @@ def _network_rules(check, rules, what):
 def load_workloads(data_dir, env):
     """The apps of ``env`` as the Kubernetes side needs them, every reference checked before anything renders.
 
-    Returns ``{environment, kv, auth_mount, audience, store_name, eso, backup, apps: [...]}``; each app carries
-    its namespace, service account, Vault role and policy, operator group, network rules, rotation windows and
-    ``secrets`` (one ExternalSecret each: data refs with remote key and property, template, intervals,
-    policies, consumers). Errors name the file and the app.
+    Returns ``{environment, kv, auth_mount, audience, store_name, eso, backup, apps: [...], database_mount}``; each
+    app carries its namespace, service account, Vault role and policy, operator group, network rules, rotation
+    windows, ``secrets`` (one ExternalSecret each: data refs with remote key and property, template, intervals,
+    policies, consumers) and ``database`` (its database roles from ``load_databases``: one VaultDynamicSecret and
+    ExternalSecret each). Errors name the file and the app.
     """
     where = environment_file(data_dir, env)
     data = load_environment(data_dir, env)
@@ -394,6 +414,7 @@ def load_workloads(data_dir, env):
     defaults = dict(WORKLOAD_DEFAULTS)
     defaults.update(data.get("workloads") or {})
     fields = seed_fields(data_dir, env)
+    databases = load_databases(data_dir, env)
     env_check = _AppChecker(where, "(workloads defaults)")
     env_check.duration(defaults["refresh_interval"], "workloads.refresh_interval")
     env_check.name(defaults["store_name"], "workloads.store_name", _DNS_SUBDOMAIN)
@@ -421,6 +442,12 @@ def load_workloads(data_dir, env):
                            % (kind, remote, ", ".join(sorted(cadence))))
             rotation[remote] = dict(kind=kind, window=str(cadence[kind]))
         network = app.get("network") or {}
+        database = [dict(role) for role in (databases or {}).get("roles") or [] if role["app"] == name]
+        for role in database:
+            if role["secret"] in secret_names.get(namespace, ()):
+                check.fail("Secret %s is declared twice in namespace %s (database role %s)"
+                           % (role["secret"], namespace, role["name"]))
+            secret_names.setdefault(namespace, set()).add(role["secret"])
         apps.append(dict(
             name=name, namespace=namespace,
             service_account=check.name(app.get("service_account", name), "service_account", _DNS_SUBDOMAIN),
@@ -429,7 +456,7 @@ def load_workloads(data_dir, env):
             aws_secrets=bool(app.get("aws_secrets", False)),
             egress=_network_rules(check, network.get("egress"), "egress"),
             ingress=_network_rules(check, network.get("ingress"), "ingress"),
-            rotation=rotation, secrets=secrets))
+            rotation=rotation, secrets=secrets, database=database))
     eso = data.get("eso") or {}
     if eso and (eso.get("namespace") in namespaces):
         _AppChecker(where, namespaces[eso["namespace"]]).fail(
@@ -440,7 +467,8 @@ def load_workloads(data_dir, env):
                 eso=dict(namespace=eso.get("namespace", "external-secrets"),
                          service_account=eso.get("service_account", "external-secrets")),
                 backup=dict(data.get("backup") or {}), rotation_job=_rotation_job(where, data.get("rotation"), namespaces),
-                default_rotation=str(cadence.get("default", "")), apps=apps)
+                default_rotation=str(cadence.get("default", "")), apps=apps,
+                database_mount=(databases or {}).get("mount"))
 
 
 def _rotation_job(where, job, app_namespaces):
@@ -558,3 +586,272 @@ def load_deployment(data_dir, env):
     for store in ("init_store", "backup"):
         out[store]["kms_key_id"] = "alias/" + facts[store]["kms_alias"]
     return out
+
+
+# --- database credentials: connections, roles per app, what reaches the pods -------------------------------------
+# ``database:`` in environments/<env>.yml declares the database secrets engine of the environment and its
+# connections; each app names the roles it may use (apps[].database). The admin credential a connection starts with
+# is never data: ``admin_secret`` names the Secrets Manager secret that holds it (pulumi/vault reads it), and the
+# inventory may point configure.yml at an ansible-vault file instead (configure_database_admin).
+DATABASE_PLUGINS = ("postgresql-database-plugin",)
+DATABASE_TLS_MODES = ("disable", "require", "verify-ca", "verify-full")
+_DATABASE_KEYS = {"path", "description", "default_ttl", "max_ttl", "root_rotation", "connections"}
+_CONNECTION_KEYS = {"name", "plugin", "host", "port", "database", "schema", "username", "admin_secret", "tls",
+                    "allowed_roles", "max_open_connections"}
+_APP_ROLE_KEYS = {"role", "connection", "access", "default_ttl", "max_ttl", "secret", "refresh_interval", "template",
+                  "consumers"}
+_DB_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
+# The Kubernetes Secret a VaultDynamicSecret fills: the keys Vault's creds endpoint answers.
+DATABASE_SECRET_KEYS = ("password", "username")
+# A refresh at two thirds of the lease: the pod's Secret holds a credential with a third of its TTL left at worst.
+DATABASE_REFRESH_FRACTION = 2.0 / 3.0
+
+
+def _seconds(where, value, what):
+    try:
+        seconds = _parse_duration_local(value)
+    except ValueError:
+        seconds = None
+    if seconds is None or seconds <= 0:
+        raise VaultDataError("%s: %s %r is not a duration such as 30m, 1h or 7d" % (where, what, value))
+    return int(seconds)
+
+
+def _parse_duration_local(value):
+    """Vault durations (``30m``, ``1h30m``, ``7d``) or seconds; this file is also loaded outside the collection."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if re.match(r"^\d+$", text):
+        return float(text)
+    parts = re.findall(r"(\d+)([smhd])", text)
+    if not parts or "".join(a + b for a, b in parts) != text:
+        raise ValueError(text)
+    return float(sum(int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[u] for n, u in parts))
+
+
+def _go_duration_text(seconds):
+    """``2400`` -> ``40m``; the form ESO's refreshInterval takes (no days)."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join("%d%s" % (n, u) for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n) or "0s"
+
+
+def database_statements(data_dir):
+    """``common.yml`` ``database_statements``: ``{access name: {creation: [...], revocation: [...], ...}}``."""
+    common = _yaml(os.path.join(data_dir, "common.yml"))
+    where = os.path.join(data_dir, "common.yml")
+    statements = common.get("database_statements") or {}
+    if not isinstance(statements, dict):
+        raise VaultDataError("%s: database_statements must map an access name to its statements" % where)
+    for name, spec in statements.items():
+        if not isinstance(spec, dict) or not spec.get("creation") or set(spec) - {"creation", "revocation",
+                                                                                  "renew", "rollback"}:
+            raise VaultDataError("%s: database_statements.%s needs creation (a list of SQL statements) and may have "
+                                 "revocation, renew, rollback" % (where, name))
+        for key, value in spec.items():
+            if not isinstance(value, list) or not all(isinstance(s, str) and s.strip() for s in value):
+                raise VaultDataError("%s: database_statements.%s.%s must be a list of SQL statements" % (where, name, key))
+    return statements
+
+
+def _connection_url(conn):
+    query = "sslmode=%s" % conn["tls"]["mode"]
+    if conn["tls"].get("ca_file"):
+        query += "&sslrootcert=%s" % conn["tls"]["ca_file"]
+    return "postgresql://{{username}}:{{password}}@%s:%d/%s?%s" % (conn["host"], conn["port"], conn["database"], query)
+
+
+def _database_connection(where, spec, seen):
+    if not isinstance(spec, dict):
+        raise VaultDataError("%s: each database.connections entry must be a mapping, got %r" % (where, spec))
+    name = spec.get("name")
+    here = "%s: database connection %s" % (where, name)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise VaultDataError("%s: database connection name %r must be lower-case letters, digits and '-'" % (where, name))
+    if name in seen:
+        raise VaultDataError("%s is declared twice" % here)
+    unknown = set(spec) - _CONNECTION_KEYS
+    if unknown:
+        raise VaultDataError("%s: unknown setting(s) %s" % (here, ", ".join(sorted(unknown))))
+    plugin = spec.get("plugin", "postgresql-database-plugin")
+    if plugin not in DATABASE_PLUGINS:
+        raise VaultDataError("%s: plugin %r is not one of %s" % (here, plugin, ", ".join(DATABASE_PLUGINS)))
+    host, port = spec.get("host"), spec.get("port", 5432)
+    if not isinstance(host, str) or not _HOST.match(host):
+        raise VaultDataError("%s: host %r must be a host name or IP address" % (here, host))
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise VaultDataError("%s: port %r must be an integer 1-65535" % (here, port))
+    for key in ("database", "username"):
+        if not isinstance(spec.get(key), str) or not _DB_IDENT.match(spec[key]):
+            raise VaultDataError("%s: %s %r must be a PostgreSQL identifier (letters, digits, '_', '-')"
+                                 % (here, key, spec.get(key)))
+    schema = spec.get("schema", "public")
+    if not isinstance(schema, str) or not _DB_IDENT.match(schema):
+        raise VaultDataError("%s: schema %r must be a PostgreSQL identifier" % (here, schema))
+    tls = spec.get("tls") or {}
+    if not isinstance(tls, dict) or set(tls) - {"mode", "ca_file"} or tls.get("mode") not in DATABASE_TLS_MODES:
+        raise VaultDataError("%s: tls must be {mode: %s[, ca_file: <path on the Vault servers>]}, got %r"
+                             % (here, "|".join(DATABASE_TLS_MODES), spec.get("tls")))
+    if tls["mode"] in ("verify-ca", "verify-full") and not tls.get("ca_file"):
+        raise VaultDataError("%s: tls.mode %s needs tls.ca_file (the CA on the Vault servers)" % (here, tls["mode"]))
+    roles = spec.get("allowed_roles")
+    if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and _NAME.match(r) for r in roles):
+        raise VaultDataError("%s: allowed_roles must list the Vault roles (lower-case names) that may use it" % here)
+    admin_secret = spec.get("admin_secret", "")
+    if not isinstance(admin_secret, str):
+        raise VaultDataError("%s: admin_secret must name a Secrets Manager secret (not hold a credential)" % here)
+    conn = dict(name=name, plugin=plugin, host=host, port=port, database=spec["database"], schema=schema,
+                username=spec["username"], admin_secret=admin_secret,
+                tls=dict(mode=tls["mode"], ca_file=tls.get("ca_file", "")), allowed_roles=sorted(set(roles)))
+    if spec.get("max_open_connections") is not None:
+        if not isinstance(spec["max_open_connections"], int) or spec["max_open_connections"] < 1:
+            raise VaultDataError("%s: max_open_connections must be a positive integer" % here)
+        conn["max_open_connections"] = spec["max_open_connections"]
+    conn["connection_url"] = _connection_url(conn)
+    return conn
+
+
+def _statements(conn, templates, access, where):
+    variables = dict(database=conn["database"], schema=conn["schema"], username=conn["username"])
+    out = {}
+    for key in ("creation", "revocation", "renew", "rollback"):
+        out[key] = [render(text, variables, "%s (database_statements.%s.%s)" % (where, access, key))
+                    for text in templates[access].get(key) or []]
+    return out
+
+
+def load_databases(data_dir, env):
+    """The database secrets engine of ``env``, or None when ``environments/<env>.yml`` declares no ``database``.
+
+    Returns ``{environment, mount, description, default_ttl, max_ttl, root_rotation, connections, roles}``: TTLs in
+    seconds; each connection with its ``connection_url`` (``{{username}}``/``{{password}}`` left to Vault), its
+    ``admin_secret`` reference and ``allowed_roles``; each role with its app, connection, statements (rendered from
+    ``common.yml`` ``database_statements`` with ``${database}``, ``${schema}``, ``${username}``), TTLs, lease
+    prefix and the Kubernetes Secret it is delivered as. Every reference is checked: a role no connection allows,
+    a role two apps claim, a TTL above the mount's maximum, an unknown access name.
+    """
+    where = environment_file(data_dir, env)
+    data = load_environment(data_dir, env)
+    block = data.get("database")
+    app_roles = [(app.get("name"), spec) for app in data.get("apps") or [] for spec in app.get("database") or []]
+    if not block:
+        if app_roles:
+            raise VaultDataError("%s: app %s names database role %r, but the environment declares no database"
+                                 % (where, app_roles[0][0], (app_roles[0][1] or {}).get("role")))
+        return None
+    if not isinstance(block, dict) or set(block) - _DATABASE_KEYS:
+        raise VaultDataError("%s: database has unknown setting(s) %s (known: %s)"
+                             % (where, ", ".join(sorted(set(block) - _DATABASE_KEYS)) if isinstance(block, dict)
+                                else block, ", ".join(sorted(_DATABASE_KEYS))))
+    mount = block.get("path")
+    if not isinstance(mount, str) or not _NAME.match(mount):
+        raise VaultDataError("%s: database.path %r must be a mount path (lower-case letters, digits, '-')" % (where, mount))
+    default_ttl = _seconds(where, block.get("default_ttl", "1h"), "database.default_ttl")
+    max_ttl = _seconds(where, block.get("max_ttl", "24h"), "database.max_ttl")
+    if default_ttl > max_ttl:
+        raise VaultDataError("%s: database.default_ttl (%ss) is above database.max_ttl (%ss)" % (where, default_ttl, max_ttl))
+    root_rotation = _seconds(where, block.get("root_rotation", "30d"), "database.root_rotation")
+    connections = {}
+    for spec in block.get("connections") or []:
+        conn = _database_connection(where, spec, connections)
+        connections[conn["name"]] = conn
+    if not connections:
+        raise VaultDataError("%s: database declares no connection (database.connections)" % where)
+    allowed_by = {}
+    for conn in connections.values():
+        for role in conn["allowed_roles"]:
+            if role in allowed_by:
+                raise VaultDataError("%s: role %s is allowed on connections %s and %s: a role uses one connection"
+                                     % (where, role, allowed_by[role], conn["name"]))
+            allowed_by[role] = conn["name"]
+    templates = database_statements(data_dir)
+    roles, owners, secret_names = [], {}, {}
+    for app_name, spec in app_roles:
+        check = _AppChecker(where, app_name)
+        if not isinstance(spec, dict) or set(spec) - _APP_ROLE_KEYS:
+            check.fail("each database entry must be a mapping of %s, got %r" % (", ".join(sorted(_APP_ROLE_KEYS)), spec))
+        name = spec.get("role")
+        if name not in allowed_by:
+            check.fail("database role %r is not declared: no connection lists it in allowed_roles (declared: %s)"
+                       % (name, ", ".join(sorted(allowed_by)) or "none"))
+        if name in owners:
+            check.fail("database role %s is already app %s's: each role belongs to one app" % (name, owners[name]))
+        owners[name] = app_name
+        conn_name = spec.get("connection", allowed_by[name])
+        if conn_name != allowed_by[name]:
+            check.fail("database role %s names connection %r, but connection %s is the one that allows it"
+                       % (name, conn_name, allowed_by[name]))
+        access = spec.get("access")
+        if access not in templates:
+            check.fail("database role %s: access %r is not one of the statements in common.yml database_statements (%s)"
+                       % (name, access, ", ".join(sorted(templates))))
+        role_default = _seconds(where, spec.get("default_ttl", default_ttl), "app %s database role %s default_ttl"
+                                % (app_name, name))
+        role_max = _seconds(where, spec.get("max_ttl", max_ttl), "app %s database role %s max_ttl" % (app_name, name))
+        if role_max > max_ttl:
+            check.fail("database role %s: max_ttl %ss is above the mount's max_ttl %ss (database.max_ttl): Vault would "
+                       "cut every lease to the mount's maximum; lower the role's max_ttl or raise database.max_ttl"
+                       % (name, role_max, max_ttl))
+        if role_default > role_max:
+            check.fail("database role %s: default_ttl %ss is above its max_ttl %ss" % (name, role_default, role_max))
+        secret = check.name(spec.get("secret", "%s-credentials" % name), "database role %s secret" % name,
+                            _DNS_SUBDOMAIN)
+        if secret in secret_names.get(app_name, ()):
+            check.fail("database Secret %s is declared twice" % secret)
+        secret_names.setdefault(app_name, set()).add(secret)
+        if "refresh_interval" in spec:
+            refresh = check.duration(spec["refresh_interval"], "database role %s refresh_interval" % name)
+            if go_duration_seconds(refresh) >= role_default:
+                check.fail("database role %s: refresh_interval %s is not shorter than the credential's default_ttl "
+                           "(%ss): the pod's Secret would hold an expired credential" % (name, refresh, role_default))
+        else:
+            refresh = _go_duration_text(max(60, int(role_default * DATABASE_REFRESH_FRACTION) // 60 * 60)
+                                        if role_default >= 120 else max(1, int(role_default * DATABASE_REFRESH_FRACTION)))
+        template = spec.get("template") or {}
+        if not isinstance(template, dict):
+            check.fail("database role %s: template must map keys to Go templates" % name)
+        for out_key, text in sorted(template.items()):
+            check_key(check, secret, out_key)
+            missing = sorted(template_keys(str(text)) - set(DATABASE_SECRET_KEYS))
+            if missing:
+                check.fail("database role %s template %s reads %s; a database credential has %s"
+                           % (name, out_key, ", ".join(missing), ", ".join(DATABASE_SECRET_KEYS)))
+        consumers = []
+        for consumer in spec.get("consumers") or []:
+            kind, workload = (str(consumer).split("/", 1) + [""])[:2]
+            check.choice(kind, WORKLOAD_KINDS, "database role %s consumer kind" % name)
+            consumers.append(dict(kind=kind, name=check.name(workload, "database role %s consumer name" % name,
+                                                             _DNS_SUBDOMAIN)))
+        conn = connections[allowed_by[name]]
+        statements = _statements(conn, templates, access, "%s: database role %s" % (where, name))
+        roles.append(dict(
+            name=name, app=app_name, connection=conn["name"], access=access, default_ttl=role_default,
+            max_ttl=role_max, creation_statements=statements["creation"],
+            revocation_statements=statements["revocation"], renew_statements=statements["renew"],
+            rollback_statements=statements["rollback"], lease_prefix="%s/creds/%s" % (mount, name),
+            creds_path="%s/creds/%s" % (mount, name), secret=secret, refresh_interval=refresh,
+            refresh_seconds=int(go_duration_seconds(refresh)), template=dict((k, str(v)) for k, v in template.items()),
+            consumers=consumers))
+    return dict(environment=env, mount=mount, description=block.get("description", ""), default_ttl=default_ttl,
+                max_ttl=max_ttl, root_rotation=root_rotation,
+                connections=[connections[n] for n in sorted(connections)], roles=roles)
+
+
+def database_roles_of(databases, connection):
+    """The roles of ``databases`` (``load_databases``) that use ``connection``, as vault_database_roles takes them."""
+    return [dict(name=role["name"], db_name=role["connection"], creation_statements=role["creation_statements"],
+                 revocation_statements=role["revocation_statements"], renew_statements=role["renew_statements"],
+                 rollback_statements=role["rollback_statements"], default_ttl=role["default_ttl"],
+                 max_ttl=role["max_ttl"])
+            for role in databases["roles"] if role["connection"] == connection]
+
+
+def database_leases_of_app(databases, app):
+    """``{"lease_prefixes": [...], "connections": [...]}`` of ``app``'s database roles (leak response)."""
+    roles = [role for role in (databases or {}).get("roles") or [] if role["app"] == app]
+    return {"lease_prefixes": [role["lease_prefix"] for role in roles],
+            "connections": sorted(set(role["connection"] for role in roles))}
