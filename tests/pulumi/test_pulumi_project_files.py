@@ -207,16 +207,17 @@ def test_provider_packages_import_without_plugins():
     assert not any(os.path.exists(os.path.join(d, "pulumi-resource-aws")) for d in path_dirs)
 
 
-def test_readme_shows_the_pulumi_commands_before_the_tests_section():
+def test_the_production_order_is_written_step_by_step():
+    """docs/pulumi.md (linked from README's production order) gives the commands in the order they must run."""
     with open(os.path.join(harness.REPO_ROOT, "README.md")) as handle:
+        assert "(docs/pulumi.md)" in handle.read()
+    with open(os.path.join(harness.REPO_ROOT, "docs", "pulumi.md")) as handle:
         text = handle.read()
-    assert text.index("## Pulumi\n") < text.index("## Tests\n")
-    section = text[text.index("## Pulumi\n"):text.index("## Tests\n")]
-    order = [section.index(marker) for marker in (
-        "pulumi login", "pulumi stack select dev", "pulumi up", "playbooks/bootstrap.yml", "cd pulumi/vault",
-        "playbooks/seed.yml")]
+    order = [text.index(marker) for marker in (
+        "pulumi stack select prod", "pulumi preview --policy-pack", "pulumi up", "playbooks/bootstrap.yml",
+        "cd pulumi/vault", "vaultTokenFrom init-store", "playbooks/seed.yml")]
     assert order == sorted(order)
-    assert "requirements-pulumi.txt" in section
+    assert "requirements-pulumi.txt" in text
 
 
 def test_settings_module_has_no_defaults_of_its_own():
