@@ -161,12 +161,92 @@ def _read_file(path, what):
         raise ConfigError("Cannot read %s %s: %s" % (what, path, exc.strerror), "Check the path and permissions")
 
 
+class Login(object):
+    """One way to log in (``auth_method``). Subclasses set ``name`` and ``login``; register them in ``LOGINS``.
+
+    ``login(client, params, mount)`` sets ``client.token`` (or lets hvac set it by logging in), raising ConfigError
+    with what to do when a parameter is missing.
+    """
+
+    name = None
+
+    def login(self, client, params, mount):
+        raise NotImplementedError
+
+
+class NoLogin(Login):
+    name = "none"
+
+    def login(self, client, params, mount):
+        return None
+
+
+class TokenLogin(Login):
+    """A token: the option, VAULT_TOKEN/BAO_TOKEN, ``token_path``, else ``~/.vault-token``."""
+
+    name = "token"
+
+    def login(self, client, params, mount):
+        token = resolve(params, "token")
+        if not token and params.get("token_path"):
+            token = _read_file(params["token_path"], "token_path")
+        if not token:
+            default_path = os.path.expanduser("~/.vault-token")
+            if os.path.exists(default_path):
+                token = _read_file(default_path, "token file")
+        if not token:
+            raise ConfigError("No Vault token given",
+                              "Set token, VAULT_TOKEN/BAO_TOKEN or token_path, or choose another auth_method")
+        client.token = token
+
+
+class InitFileLogin(Login):
+    """The root token inside the encrypted init material (bootstrap only)."""
+
+    name = "init_file"
+
+    def login(self, client, params, mount):
+        payload = keystore.open_store(params).read()
+        if not payload.get("root_token"):
+            raise ConfigError("The init material holds no root token (it was revoked or not stored)",
+                              "Use auth_method=token with an operator token")
+        client.token = payload["root_token"]
+
+
+class KubernetesLogin(Login):
+    """A service-account JWT (``jwt``, ``jwt_path`` or the pod's own) for a role: POST auth/<mount>/login."""
+
+    name = "kubernetes"
+
+    def login(self, client, params, mount):
+        if not params.get("role"):
+            raise ConfigError("auth_method=kubernetes needs role", "Set role to the Kubernetes auth role name")
+        jwt = params.get("jwt") or _read_file(params.get("jwt_path") or K8S_JWT_PATH, "jwt_path")
+        client.auth.kubernetes.login(params["role"], jwt, mount_point=mount or "kubernetes")
+
+
+class AppRoleLogin(Login):
+    """role_id + secret_id (POST auth/<mount>/login)."""
+
+    name = "approle"
+
+    def login(self, client, params, mount):
+        if not params.get("role"):
+            raise ConfigError("auth_method=approle needs role (the role_id)", "Set role to the AppRole role_id")
+        client.auth.approle.login(params["role"], secret_id=params.get("secret_id"), mount_point=mount or "approle")
+
+
+# auth_method -> its login; CONNECTION_SPEC's choices are these names (a unit test keeps them equal).
+LOGINS = dict((cls.name, cls()) for cls in (NoLogin, TokenLogin, InitFileLogin, KubernetesLogin, AppRoleLogin))
+
+
 def authenticate(client, params):
-    """Log ``client`` in by ``auth_method``; sets ``client.token``."""
+    """Log ``client`` in by ``auth_method`` (one of ``LOGINS``); sets ``client.token``."""
     method = params.get("auth_method") or "token"
-    mount = params.get("auth_mount_point")
-    if method == "none":
-        return client
+    if method not in LOGINS:
+        raise ConfigError("Unknown auth_method %r" % method, "Use one of %s" % ", ".join(sorted(LOGINS)))
+    LOGINS[method].login(client, params, params.get("auth_mount_point"))
+    return client
     if method == "token":
         token = resolve(params, "token")
         if not token and params.get("token_path"):

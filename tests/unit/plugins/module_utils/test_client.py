@@ -177,3 +177,10 @@ def test_build_client_pinned_url_does_not_follow_the_leader():
     client = build_client({"follow_leader": True}, url="https://node3.example:8200", login=False)
     assert client.adapter.base_uri == "https://node3.example:8200"
     assert client.adapter.follow_leader is False
+
+
+def test_every_auth_method_choice_is_a_registered_login_and_back():
+    from ansible_collections.heracles.secrets.plugins.module_utils import client as client_module
+
+    assert sorted(client_module.CONNECTION_SPEC["auth_method"]["choices"]) == sorted(client_module.LOGINS)
+    assert all(isinstance(login, client_module.Login) for login in client_module.LOGINS.values())
