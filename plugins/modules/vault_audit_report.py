@@ -16,7 +16,8 @@ description:
   - Reads one or more file audit logs (JSON lines, as a C(file) audit device writes them; C(.gz) files too) and
     reports, over a time window, request counts by identity (C(display_name) plus C(entity_id)) and path, counts per
     operation, denied requests (the error contains C(permission denied)), use of root tokens (C(root) among the
-    token's policies), the first and last time seen, and how many lines were read and could not be parsed.
+    token's policies), dynamic database credentials issued per identity, the first and last time seen, and how many
+    lines were read and could not be parsed.
   - Each request is counted once although the log holds a C(request) and a C(response) line for it. A write sent
     to a standby is logged by the standby (which fails it with C(cannot write to readonly storage) and forwards it)
     and again by the active node; only the active node's entry is counted, so read every node's log.
@@ -173,6 +174,12 @@ report:
     root:
       description: Requests made with a root token; C(count), C(identities), C(paths) with counts, recent C(entries).
       type: dict
+    credentials:
+      description: Dynamic database credentials issued (successful reads of C(<mount>/creds/<role>) on a database
+        engine); C(count) and per identity the number C(issued) and C(roles) (creds path -> count).
+      type: dict
+      sample: {count: 3, identities: [{identity: kubernetes-payments-payments, issued: 3,
+               roles: {database-prod/creds/payments-rw: 3}}], identities_not_listed: 0}
 summary:
   description: A short text summary (what O(summary_dest) receives, one line per element).
   returned: always

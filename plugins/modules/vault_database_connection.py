@@ -257,6 +257,10 @@ def run_module():
         mount_entry = db.read_mount(client, mount)
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Reading secrets engine %s" % mount)
+    if mount_entry is None and module.check_mode and p["state"] == "present":
+        # a run would enable it first (configure.yml's secrets engines task): report the connection as to be created
+        module.exit_ok(changed=True, created=True, updated=sorted(wanted_view(p)), root_rotated=False,
+                       admin_fingerprint=PENDING, connection=wanted_view(p))
     if mount_entry is None or mount_entry["type"] != "database":
         module.fail_json(msg="%s is %s: enable the database secrets engine there first (configure.yml does, from "
                              "vault/environments/<env>.yml database.path); nothing was changed"

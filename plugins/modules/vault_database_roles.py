@@ -207,6 +207,10 @@ def run_module():
         mount_entry = db.read_mount(client, mount)
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Reading secrets engine %s" % mount)
+    if mount_entry is None and module.check_mode:
+        # a run would enable it first (configure.yml's secrets engines task): every role would be created
+        module.exit_ok(changed=bool(p["roles"]), created=sorted(names), updated=[], unchanged=[], deleted=[],
+                       verified=[])
     if mount_entry is None or mount_entry["type"] != "database":
         module.fail_json(msg="%s is %s: enable the database secrets engine there first; nothing was changed"
                              % (mount, "not enabled" if mount_entry is None else "a %s engine" % mount_entry["type"]))
@@ -215,7 +219,7 @@ def run_module():
     except InputError as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
     try:
-        check_connections(client, mount, roles)
+        check_connections(client, mount, roles, module.check_mode)
         existing = db.list_roles(client, mount)
         current = dict((n, db.role_view(db.read_role(client, mount, n))) for n in roles if n in existing)
         connections = set(r["db_name"] for r in roles.values())
@@ -244,13 +248,16 @@ def run_module():
     module.exit_ok(**result)
 
 
-def check_connections(client, mount, roles):
-    """Every role's connection exists and allows it: else the first credential would fail, far from here."""
+def check_connections(client, mount, roles, check_mode=False):
+    """Every role's connection exists and allows it: else the first credential would fail, far from here. In check
+    mode a connection that does not exist yet may be one an earlier task of the same run would create."""
     seen = {}
     for name, role in sorted(roles.items()):
         conn = role["db_name"]
         if conn not in seen:
             seen[conn] = db.read_connection(client, mount, conn)
+        if seen[conn] is None and check_mode:
+            continue
         if seen[conn] is None:
             raise InputError("role %s uses connection %s, which %s does not have: configure the connection first "
                              "(vault_database_connection)" % (name, conn, mount))
