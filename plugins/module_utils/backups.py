@@ -26,6 +26,8 @@ except ImportError:  # pragma: no cover
     HAS_BOTO3 = False
 
 SUFFIX = ".snap"
+SIDE_FILES = (".sha256", ".sig")  # beside every snapshot; retention deletes them with it
+SIGNATURE_METADATA = "heracles-signature"  # the signature document, base64 (snapshot_signing.encode_metadata)
 S3_SPEC = dict(
     bucket=dict(type="str"),
     prefix=dict(type="str", default=""),
@@ -91,9 +93,12 @@ class S3Store:
         except botocore.exceptions.BotoCoreError as exc:
             raise _aws(exc, "Reading s3://%s/%s" % (self.bucket, key))
 
-    def upload(self, path, sha256):
-        """``PutObject`` (multipart for large files) with SSE-KMS and the sha256 as metadata."""
-        extra = dict(ServerSideEncryption="aws:kms", Metadata=dict(sha256=sha256))
+    def upload(self, path, sha256, signature=None):
+        """``PutObject`` (multipart for large files) with SSE-KMS, the sha256 and the signature as metadata."""
+        metadata = dict(sha256=sha256)
+        if signature:
+            metadata[SIGNATURE_METADATA] = signature
+        extra = dict(ServerSideEncryption="aws:kms", Metadata=metadata)
         if self.kms_key_id:
             extra["SSEKMSKeyId"] = self.kms_key_id
         try:
@@ -103,7 +108,11 @@ class S3Store:
             raise _aws(exc, "Uploading %s" % path)
 
     def download(self, key, path):
-        """``GetObject`` into a temp file beside ``path``, checked against the stored sha256, then renamed (0600)."""
+        """``GetObject`` into a temp file beside ``path``, checked against the stored sha256, then renamed (0600).
+
+        Returns ``(sha256, the signature metadata value or None)``; the caller writes ``<path>.sig`` from it, so the
+        file is verified like a local snapshot.
+        """
         head = self.head(key)
         if head is None:
             raise BackupError("s3://%s/%s does not exist" % (self.bucket, key), "List the backups to pick an existing one")
@@ -124,10 +133,9 @@ class S3Store:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        with open(snap.sidecar(path), "w") as handle:
-            handle.write("%s  %s\n" % (digest, os.path.basename(path)))
-        os.chmod(snap.sidecar(path), 0o600)
-        return digest
+        snap.write_private(snap.sidecar(path), "%s  %s\n" % (digest, os.path.basename(path)))
+        signature = (head.get("Metadata") or {}).get(SIGNATURE_METADATA)
+        return digest, signature
 
     def delete(self, key):
         try:

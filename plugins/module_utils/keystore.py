@@ -18,6 +18,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import hashlib
 import json
 import os
 import stat
@@ -34,6 +36,11 @@ except ImportError:
     HAS_BOTO3 = False
 
 PAYLOAD_VERSION = 1
+
+# Snapshot signing keys (HMAC-SHA256) live in the same encrypted document as the unseal keys: whoever can read or
+# change a backup bucket cannot sign. Oldest first; the last one signs new snapshots, all of them verify.
+SIGNING_KEYS = "snapshot_signing_keys"
+SIGNING_KEY_BYTES = 32
 
 KEYSTORE_SPEC = dict(
     init_store=dict(type="str", default="file", choices=["file", "aws_secretsmanager"]),
@@ -238,3 +245,44 @@ def open_store(params):
 def unseal_keys(payload):
     """The keys that unseal (Shamir) or authorise operations (recovery)."""
     return payload.get("unseal_keys_b64") or payload.get("recovery_keys_b64") or []
+
+
+def signing_key_id(secret):
+    """A public name for a signing key: a hash of it under its own label (it reveals nothing of the key)."""
+    return "hmac-" + hashlib.sha256(b"heracles.secrets snapshot signing key id\0" + secret).hexdigest()[:16]
+
+
+def signing_keys(payload):
+    """The snapshot signing keys held in ``payload``, oldest first (the last one signs)."""
+    out = []
+    for entry in (payload or {}).get(SIGNING_KEYS) or []:
+        if isinstance(entry, dict) and entry.get("id") and entry.get("key_b64"):
+            out.append(entry)
+    return out
+
+
+def add_signing_key(payload, created_at):
+    """A copy of ``payload`` with a new random HMAC key appended, and that key's id.
+
+    Older keys stay, so the snapshots they signed stay verifiable. The new key is random bytes from the OS,
+    never derived from anything else in the payload.
+    """
+    secret = os.urandom(SIGNING_KEY_BYTES)
+    entry = dict(id=signing_key_id(secret), alg="hmac-sha256", created_at=created_at,
+                 key_b64=base64.b64encode(secret).decode("ascii"))
+    out = dict(payload)
+    out[SIGNING_KEYS] = signing_keys(payload) + [entry]
+    return out, entry["id"]
+
+
+def merge_signing_keys(primary, other):
+    """``primary``'s signing keys with ``other``'s appended in front (older), without duplicates.
+
+    Used when one cluster's init material replaces another's (a forced restore): the replaced material's keys still
+    verify the snapshots they signed, and ``primary``'s current key keeps signing.
+    """
+    mine = signing_keys(primary)
+    ids = set(entry["id"] for entry in mine)
+    out = dict(primary)
+    out[SIGNING_KEYS] = [entry for entry in signing_keys(other) if entry["id"] not in ids] + mine
+    return out

@@ -5,7 +5,10 @@
 
 A snapshot (``GET /v1/sys/storage/raft/snapshot``) is a tar.gz with ``meta.json``,
 ``state.bin``, ``SHA256SUMS`` and ``SHA256SUMS.sealed``.  We verify the archive's own
-sums and keep a ``<file>.sha256`` sidecar (sha256sum format) of the whole file.
+sums, refuse anything after the end of the compressed archive, and keep a ``<file>.sha256``
+sidecar (sha256sum format) of the whole file.  The archive's sums and the sidecar catch
+accidents only: whoever can change the file can recompute them.  What catches a deliberate
+change is the signature beside it (``snapshot_signing.py``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -83,6 +86,10 @@ def _check_archive(archive, label):
     if missing:
         raise SnapshotError("%s is not a raft snapshot (missing %s)" % (label, ", ".join(missing)),
                             "Point path at a file written by vault_raft_snapshot or 'bao operator raft snapshot save'")
+    unlisted = [name for name in REQUIRED if name != "SHA256SUMS" and name not in sums]
+    if unlisted:
+        raise SnapshotError("snapshot %s is corrupt: its SHA256SUMS lists no sum for %s" % (label, ", ".join(unlisted)),
+                            "Do not restore it; use an older backup")
     for name, expected in sums.items():
         if name in actual and actual[name] != expected:
             raise SnapshotError("snapshot %s is corrupt: %s does not match its SHA256SUMS entry" % (label, name),
@@ -100,6 +107,7 @@ class _Gunzip(object):
         self.source = source
         self.inflate = inflate_lib.decompressobj(31)  # 31: expect a gzip header and trailer
         self.buf, self.pending, self.done = bytearray(), b"", False
+        self.trailing = 0  # bytes after the gzip trailer: a snapshot has none
 
     def _fill(self):
         if not self.pending:
@@ -115,6 +123,13 @@ class _Gunzip(object):
         except Exception as exc:  # noqa: BLE001 - zlib.error or isal's IsalError: both mean corrupt data
             raise ValueError("corrupt compressed data (%s)" % exc)
         self.pending = self.inflate.unconsumed_tail
+        if self.inflate.eof:
+            # The archive ended: count (and consume) whatever follows it, so the caller can refuse it.
+            self.trailing += len(self.inflate.unused_data) + len(self.pending)
+            self.pending = b""
+            for block in iter(lambda: self.source.read(CHUNK), b""):
+                self.trailing += len(block)
+            self.done = True
 
     def read(self, size=-1):
         while not self.done and (size < 0 or len(self.buf) < size):
@@ -123,6 +138,18 @@ class _Gunzip(object):
         out = bytes(self.buf[:size])
         del self.buf[:size]
         return out
+
+
+def _finish(gz, label):
+    """After the tar end marker: only zero padding may remain inside the archive, and nothing after it."""
+    for block in iter(lambda: gz.read(CHUNK), b""):
+        if block.strip(b"\0"):
+            raise SnapshotError("snapshot %s has data after the end of its tar archive" % label,
+                                "It was altered after it was written; do not restore it, use another backup")
+    if gz.trailing:
+        raise SnapshotError("snapshot %s has %d bytes appended after the end of the compressed archive"
+                            % (label, gz.trailing),
+                            "It was altered after it was written; do not restore it, use another backup")
 
 
 def _corrupt(label, exc):
@@ -144,8 +171,10 @@ def inspect(path):
         raise SnapshotError("snapshot %s is empty" % path, "Take a new snapshot; this file is useless")
     try:
         with open(path, "rb") as handle:
-            with tarfile.open(fileobj=_Gunzip(handle), mode="r|", bufsize=CHUNK) as archive:
+            gz = _Gunzip(handle)
+            with tarfile.open(fileobj=gz, mode="r|", bufsize=CHUNK) as archive:
                 meta = _check_archive(archive, path)
+            _finish(gz, path)
     except CORRUPT as exc:
         raise _corrupt(path, exc)
     digest = file_sha256(path)
@@ -200,8 +229,10 @@ class _ArchiveChecker(threading.Thread):
 
     def run(self):
         try:
-            with tarfile.open(fileobj=_Gunzip(self.pipe), mode="r|", bufsize=CHUNK) as archive:
+            gz = _Gunzip(self.pipe)
+            with tarfile.open(fileobj=gz, mode="r|", bufsize=CHUNK) as archive:
                 self.meta = _check_archive(archive, self.label)
+            _finish(gz, self.label)
         except SnapshotError as exc:
             self.error = exc
         except CORRUPT as exc:
@@ -217,13 +248,38 @@ class _ArchiveChecker(threading.Thread):
         return self.meta
 
 
-def save_stream(response, path, mode=0o600):
+def signature_path(path):
+    """Where a snapshot's signature lives: ``<file>.sig`` (JSON, see snapshot_signing.py)."""
+    return path + ".sig"
+
+
+def write_private(path, text, mode=0o600):
+    """Write ``text`` to ``path`` atomically (temp file + fsync + rename), mode ``mode`` from the start."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".partial", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_stream(response, path, mode=0o600, sign=None):
     """Write a streamed response to ``path`` atomically (temp file + fsync + rename), verified first.
 
-    The temporary file is removed on any failure, so nothing that looks complete is left behind.
+    ``sign(facts)``, when given, returns the text of the signature file (``<path>.sig``). The side files are
+    renamed into place before the snapshot, so a snapshot that can be seen always has them. The temporary
+    files are removed on any failure, so nothing that looks complete is left behind.
     """
     directory = os.path.dirname(os.path.abspath(path)) or "."
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".partial", dir=directory)
+    side_tmp, sig_tmp = tmp + ".sha256", tmp + ".sig"
     started = time.time()
     checker = _ArchiveChecker(path)
     checker.start()
@@ -247,16 +303,23 @@ def save_stream(response, path, mode=0o600):
             checker.join()
             raise SnapshotError("the snapshot stream ended early (%s of %s bytes)" % (size, expected),
                                 "The leader probably changed mid-transfer; run again")
-        info = _facts(tmp, size, digest.hexdigest(), checker.result())
+        info = _facts(path, size, digest.hexdigest(), checker.result())
         os.chmod(tmp, mode)
-        side_tmp = tmp + ".sha256"
         with open(side_tmp, "w") as handle:
             handle.write("%s  %s\n" % (digest.hexdigest(), os.path.basename(path)))
         os.chmod(side_tmp, mode)
-        os.rename(tmp, path)
+        if sign is not None:
+            text = sign(info)
+            with open(sig_tmp, "w") as handle:
+                handle.write(text)
+            os.chmod(sig_tmp, mode)
+            os.rename(sig_tmp, signature_path(path))
+        elif os.path.exists(signature_path(path)):
+            os.unlink(signature_path(path))  # an overwritten snapshot must not keep the old file's signature
         os.rename(side_tmp, sidecar(path))
+        os.rename(tmp, path)
     except BaseException:
-        for leftover in (tmp, tmp + ".sha256"):
+        for leftover in (tmp, side_tmp, sig_tmp):
             if os.path.exists(leftover):
                 os.unlink(leftover)
         raise

@@ -14,7 +14,7 @@ short_description: Keep the last N and/or the recent snapshots, locally and in S
 version_added: "0.1.0"
 description:
   - Deletes snapshots beyond the newest O(keep_last), and/or older than O(max_age), in O(directory) (with their
-    C(.sha256) and C(.json) side files) and, with O(bucket), under the S3 prefix.
+    C(.sha256), C(.sig) and C(.json) side files) and, with O(bucket), under the S3 prefix.
   - The newest snapshot is never deleted, whatever the settings.
 author: heracles.secrets contributors (!UNKNOWN)
 seealso:
@@ -117,7 +117,8 @@ def run_module():
             result["kept_local"] = len(items) - len(doomed)
             if not module.check_mode:
                 for item in doomed:
-                    for path in (item["key"], item["key"] + ".sha256", item["key"][:-len(backups.SUFFIX)] + ".json"):
+                    sides = [item["key"] + suffix for suffix in backups.SIDE_FILES]
+                    for path in [item["key"]] + sides + [item["key"][:-len(backups.SUFFIX)] + ".json"]:
                         if os.path.exists(path):
                             os.unlink(path)
         if p["bucket"]:

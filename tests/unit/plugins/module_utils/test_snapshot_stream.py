@@ -90,3 +90,54 @@ def test_inspect_names_a_truncated_file(tmp_path, cut, inflate):
     with pytest.raises(snap.SnapshotError) as info:
         snap.inspect(str(path))
     assert "truncated or corrupt" in str(info.value)
+
+
+def test_bytes_appended_after_the_archive_are_refused(tmp_path, inflate):
+    body = make_snapshot()
+    path = tmp_path / "extended.snap"
+    path.write_bytes(body + b"\x00" * 10 + b"appended")
+    with pytest.raises(snap.SnapshotError) as info:
+        snap.inspect(str(path))
+    assert "18 bytes appended after the end of the compressed archive" in str(info.value)
+    with pytest.raises(snap.SnapshotError) as info:
+        snap.save_stream(FakeResponse(body + b"junk"), str(tmp_path / "saved.snap"))
+    assert "4 bytes appended" in str(info.value)
+    assert sorted(os.listdir(str(tmp_path))) == ["extended.snap"]  # the refused save left nothing
+
+
+def test_sha256sums_must_list_every_member(tmp_path, inflate):
+    """A SHA256SUMS that leaves state.bin out would let any state.bin through."""
+    meta = b'{"Index": 1}'
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        for name, data in (("meta.json", meta), ("state.bin", b"anything"),
+                           ("SHA256SUMS", ("%s  meta.json\n" % hashlib.sha256(meta).hexdigest()).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    path = tmp_path / "partial-sums.snap"
+    path.write_bytes(out.getvalue())
+    with pytest.raises(snap.SnapshotError) as info:
+        snap.inspect(str(path))
+    assert "lists no sum for state.bin" in str(info.value)
+
+
+def test_save_stream_signs_before_the_snapshot_appears(tmp_path):
+    path = str(tmp_path / "raft.snap")
+    seen = []
+
+    def sign(facts):
+        seen.append(os.listdir(str(tmp_path)))
+        return json.dumps({"sha256": facts["sha256"]})
+
+    info = snap.save_stream(FakeResponse(make_snapshot()), path, sign=sign)
+    assert "raft.snap" not in seen[0]
+    assert json.load(open(snap.signature_path(path)))["sha256"] == info["sha256"]
+    assert stat.S_IMODE(os.stat(snap.signature_path(path)).st_mode) == 0o600
+
+    def broken(facts):
+        raise RuntimeError("no key")
+
+    with pytest.raises(RuntimeError):
+        snap.save_stream(FakeResponse(make_snapshot()), str(tmp_path / "other.snap"), sign=broken)
+    assert sorted(os.listdir(str(tmp_path))) == ["raft.snap", "raft.snap.sha256", "raft.snap.sig"]
