@@ -260,6 +260,23 @@ CASES = [
     case("vault_eso_check-check-without-role", "vault_eso_check",
          lambda w: w.conn(checks=[dict(name="ClusterSecretStore/vault-dev")]),
          ["missing required arguments: role"], "policies"),
+    # -- database credentials (the cases that need a PostgreSQL are in tests/integration/test_database_credentials.py)
+    case("vault_database_connection-admin-source-missing", "vault_database_connection",
+         lambda w: w.conn(mount="database-never-%s" % SFX, name="payments", username="vault_admin",
+                          connection_url="postgresql://{{username}}:{{password}}@127.0.0.1:5432/app?sslmode=disable",
+                          admin_source=dict(store="file", file=os.path.join(w.scratch, "missing-admin.vault"),
+                                            password_file=w.wrong_pass)),
+         ["Cannot read the admin credential source", "Check admin_source.file", "nothing was changed"], "mounts"),
+    case("vault_database_roles-engine-not-enabled", "vault_database_roles",
+         lambda w: w.conn(mount="database-never-%s" % SFX, roles=[dict(
+             name="app-ro", db_name="payments", creation_statements=['CREATE ROLE "{{name}}";'], max_ttl="1h")]),
+         ["is not enabled", "enable the database secrets engine there first", "nothing was changed"], "mounts"),
+    case("vault_database_rotate_root-bad-window", "vault_database_rotate_root",
+         lambda w: w.conn(mount="database-never-%s" % SFX, window="soon"),
+         ["not a duration: 'soon'", "nothing was rotated"], "mounts"),
+    case("vault_database_credentials-count-zero", "vault_database_credentials",
+         lambda w: w.conn(mount="database-never-%s" % SFX, role="app-ro", count=0),
+         ["count and concurrency must be at least 1", "nothing was issued"], "mounts"),
     # -- secret data
     case("vault_kv_seed-null-field-value", "vault_kv_seed",
          lambda w: w.conn(mount=KV, prefix="apps", secrets={"apps/new": {"user": "app-user", "password": None}}),
