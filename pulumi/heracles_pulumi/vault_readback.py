@@ -9,7 +9,7 @@ listed objects belong to the comparison (a shared server holds other objects too
 of one API answer to the attributes ``pulumi_objects`` produces for the same object.
 """
 
-from heracles_pulumi.vault_objects import duration_seconds
+from heracles_pulumi.vault_objects import duration_seconds, mount_lease
 
 PASSWORD_POLICIES = "sys/policies/password"
 ACL_POLICIES = "sys/policies/acl"
@@ -41,9 +41,33 @@ def acl_policy_attributes(data):
 
 
 def mount_attributes(entry):
-    """One entry of ``GET sys/mounts``; Vault answers ``options: null`` for engines that take none."""
-    return {"type": entry["type"], "description": entry.get("description") or "",
-            "options": {key: str(value) for key, value in (entry.get("options") or {}).items()}}
+    """One entry of ``GET sys/mounts``; Vault answers ``options: null`` for engines that take none. A database engine
+    carries its lease TTLs (``config``; 0 = the system default, which no declaration leaves)."""
+    attributes = {"type": entry["type"], "description": entry.get("description") or "",
+                  "options": {key: str(value) for key, value in (entry.get("options") or {}).items()}}
+    if entry["type"] == "database":
+        config = entry.get("config") or {}
+        mount_lease(attributes, config.get("default_lease_ttl"), config.get("max_lease_ttl"))
+    return attributes
+
+
+def database_connection_attributes(data):
+    """``GET <mount>/config/<name>``: never a password (Vault does not return one); heracles' markers left out."""
+    details = data.get("connection_details") or {}
+    max_open = details.get("max_open_connections")
+    return {"plugin_name": data.get("plugin_name"), "connection_url": details.get("connection_url"),
+            "username": details.get("username"), "allowed_roles": sorted(data.get("allowed_roles") or []),
+            "max_open_connections": int(max_open) if max_open not in (None, "") else None}
+
+
+def database_role_attributes(data):
+    """``GET <mount>/roles/<name>``: TTLs in seconds, statements in order."""
+    return {"db_name": data.get("db_name"), "creation_statements": list(data.get("creation_statements") or []),
+            "revocation_statements": list(data.get("revocation_statements") or []),
+            "renew_statements": list(data.get("renew_statements") or []),
+            "rollback_statements": list(data.get("rollback_statements") or []),
+            "default_ttl": int(duration_seconds(data.get("default_ttl")) or 0),
+            "max_ttl": int(duration_seconds(data.get("max_ttl")) or 0)}
 
 
 def is_kv_v2(entry):
@@ -96,7 +120,8 @@ def read_vault_objects(get, in_scope=lambda kind, ident: True):
     """Every password policy, ACL policy, secrets engine (KV v2 config included), auth method (Kubernetes config and
     every role of the mount) and audit device ``in_scope`` admits, as ``pulumi_objects`` would describe it.
 
-    Reads ``sys/policies/password``, ``sys/policies/acl``, ``sys/mounts`` (and ``<mount>/config`` of KV v2 mounts),
+    Reads ``sys/policies/password``, ``sys/policies/acl``, ``sys/mounts`` (and ``<mount>/config`` of KV v2 mounts,
+    every connection and role of database engines),
     ``sys/auth`` (and ``auth/<mount>/config`` and ``auth/<mount>/role`` of Kubernetes mounts) and ``sys/audit``.
     Roles are read in full for every admitted Kubernetes mount: a role nobody declared is part of the mount's state.
     """
@@ -114,6 +139,13 @@ def read_vault_objects(get, in_scope=lambda kind, ident: True):
         objects[("mount", path)] = mount_attributes(entry)
         if is_kv_v2(entry):
             objects[("kv_config", path)] = kv_config_attributes(get("%s/config" % path))
+        if entry["type"] == "database":
+            for name in _listed(get, "%s/config" % path):
+                objects[("database_connection", "%s/%s" % (path, name))] = database_connection_attributes(
+                    get("%s/config/%s" % (path, name)))
+            for name in _listed(get, "%s/roles" % path):
+                objects[("database_role", "%s/%s" % (path, name))] = database_role_attributes(
+                    get("%s/roles/%s" % (path, name)))
     for listed, entry in sorted((get(AUTH_METHODS) or {}).items()):
         path = _path(listed)
         if entry["type"] in BUILTIN_MOUNTS or not in_scope("auth", path):

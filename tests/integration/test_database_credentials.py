@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+import sys
 import time
 
 import hvac
@@ -33,6 +34,16 @@ from ansible_collections.heracles.secrets.plugins.module_utils import ansible_va
 from heracles_faults import kill_leader, restart_and_unseal, wait_for
 from heracles_playbook import Runner, connection_vars, recap
 from heracles_testlib import ROOT, find_leaks, run_module, start_module
+
+for extra in (os.path.join(ROOT, "tests", "pulumi"), os.path.join(ROOT, "pulumi")):
+    if extra not in sys.path:
+        sys.path.insert(0, extra)
+
+# pylint: disable=wrong-import-position
+import harness  # noqa: E402
+import runs  # noqa: E402
+from heracles_pulumi.vault_objects import pulumi_objects  # noqa: E402
+from heracles_pulumi.vault_readback import object_differences, read_vault_objects  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -136,6 +147,32 @@ def test_configure_creates_rotates_and_a_rerun_changes_nothing(configured):
     proc = configured["runner"].run("configure.yml", "-vvv", "--diff")
     assert proc.returncode == 0 and recap(proc)["changed"] == 0, proc.stdout[-4000:]
     print("configure.yml with the database: %.1f s" % configured["configure_seconds"])
+
+
+def test_what_configure_leaves_in_the_database_engine_is_what_pulumi_registers(configured):
+    """Real read-back parity for the database kinds (test_parity_real's cluster has no database to reach): the
+    engine with its lease TTLs, the connection (never a password; heracles' markers are not part of the shape) and
+    every role on the mount, against pulumi/vault on the same data (openbao variant, under mocks)."""
+    run = harness.run_program(
+        "vault", ENV, overrides={"vaultDataDir": configured["data_dir"], "vaultFlavour": "openbao"},
+        stack_outputs={"%s/heracles-platform/%s" % (runs.ORGANIZATION, ENV): runs.platform(ENV).outputs},
+        calls={"aws:secretsmanager/getSecretVersion:getSecretVersion": runs.init_store_answer},
+        environ={"VAULT_TOKEN": runs.VAULT_TOKEN})
+    kinds = ("database_connection", "database_role")
+    pulumi_side = dict((key, attributes) for key, attributes in pulumi_objects(
+        [(res.type, harness.unwrap(res.inputs)) for res in run.resources if res.custom]).items()
+        if key[0] in kinds or key == ("mount", MOUNT))
+    root = configured["cluster"].hvac()
+
+    def get(path):
+        try:
+            return root.adapter.get("/v1/" + path).get("data")
+        except hvac.exceptions.InvalidPath:
+            return None
+    real = read_vault_objects(get, lambda kind, ident: kind == "mount" and ident == MOUNT)
+    assert object_differences(pulumi_side, real) == []
+    assert sorted(key[0] for key in real) == ["database_connection", "database_role", "database_role", "mount"]
+    assert real[("mount", MOUNT)]["max_lease_ttl"] == 86400
 
 
 def test_the_initial_admin_password_no_longer_logs_in(configured):

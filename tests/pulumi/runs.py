@@ -58,8 +58,16 @@ def platform(stack, variant="stack"):
     return _CACHE[key]
 
 
+DATABASE_ADMIN_PASSWORD = "mock-database-admin-password-7c1e"
+
+
 def init_store_answer(args):
-    """aws:secretsmanager/getSecretVersion for the init store: the JSON vault_init writes (root token inside)."""
+    """aws:secretsmanager/getSecretVersion for the init store: the JSON vault_init writes (root token inside); for a
+    database connection's admin secret (``.../database/...``), the JSON with its initial password."""
+    if "/database/" in args["secretId"]:
+        return {"arn": "arn:aws:secretsmanager:ap-northeast-1:1:secret:%s" % args["secretId"], "id": args["secretId"],
+                "secretId": args["secretId"], "versionId": "v1", "versionStage": "AWSCURRENT", "versionStages": [],
+                "secretBinary": "", "createdDate": "", "secretString": json.dumps({"password": DATABASE_ADMIN_PASSWORD})}
     return {"arn": "arn:aws:secretsmanager:ap-northeast-1:1:secret:%s" % args["secretId"], "id": args["secretId"],
             "secretId": args["secretId"], "versionId": "v1", "versionStage": "AWSCURRENT", "versionStages": [],
             "secretBinary": "", "createdDate": "", "arn_": "",

@@ -30,7 +30,8 @@ def registered(run):
 def ansible_side(environment, data_dir=DATA_DIR, audit_file_path=None):
     group_vars = inventory(environment)
     path = group_vars["configure_audit_file_path"] if audit_file_path is None else audit_file_path
-    return ansible_objects(vault_data.load(data_dir, [environment]), path, group_vars.get("configure_kubernetes"))
+    return ansible_objects(vault_data.load(data_dir, [environment]), path, group_vars.get("configure_kubernetes"),
+                           group_vars.get("configure_database_admin"))
 
 
 def test_both_appliers_produce_the_same_objects(stack):
@@ -91,6 +92,7 @@ def vault_with_data(stack, data_dir):
     return harness.run_program(
         "vault", stack, overrides={"vaultDataDir": str(data_dir)},
         stack_outputs={"%s/heracles-platform/%s" % (runs.ORGANIZATION, stack): runs.platform(stack).outputs},
+        calls={"aws:secretsmanager/getSecretVersion:getSecretVersion": runs.init_store_answer},
         environ={"VAULT_TOKEN": VAULT_TOKEN})
 
 
@@ -115,8 +117,11 @@ def test_the_vault_stack_reads_the_platform_outputs_and_no_secret_config(stack):
 
 def test_the_root_token_from_the_init_store_stays_a_pulumi_secret(stack):
     run = vault_project(stack, "init-store")
-    assert [call[0] for call in run.calls] == ["aws:secretsmanager/getSecretVersion:getSecretVersion"]
-    assert run.calls[0][1]["secretId"] == vault_data.load_deployment(DATA_DIR, stack)["init_store"]["secret_name"]
+    assert {call[0] for call in run.calls} == {"aws:secretsmanager/getSecretVersion:getSecretVersion"}
+    admin_secrets = {conn["admin_secret"] for db in vault_data.load(DATA_DIR, [stack])["databases"]
+                     for conn in db["connections"]}
+    assert sorted(call[1]["secretId"] for call in run.calls) == sorted(
+        [vault_data.load_deployment(DATA_DIR, stack)["init_store"]["secret_name"]] + sorted(admin_secrets))
     provider = run.one("pulumi:providers:vault").inputs
     assert unwrap(provider["token"]) == INIT_ROOT_TOKEN and not list(plaintext_strings(provider["token"]))
     for res in run.resources:
@@ -136,7 +141,8 @@ def test_the_configure_role_applies_what_the_mapping_assumes():
         tasks = yaml.safe_load(handle)
     calls = []
     for task in tasks:
-        module = [key for key in task if key.startswith("heracles.secrets.") or key == "ansible.builtin.set_fact"][0]
+        module = [key for key in task if key.startswith("heracles.secrets.")
+                  or key in ("ansible.builtin.set_fact", "ansible.builtin.debug")][0]
         calls.append((module, task.get("loop", "")))
     assert calls == [
         ("ansible.builtin.set_fact", ""),
@@ -144,10 +150,17 @@ def test_the_configure_role_applies_what_the_mapping_assumes():
         ("heracles.secrets.vault_mount", "{{ configure_desired.mounts }}"),
         ("heracles.secrets.vault_policy", ""),
         ("heracles.secrets.vault_auth_kubernetes", "{{ configure_desired.auth }}"),
+        ("ansible.builtin.debug", "{{ configure_desired.databases | subelements('connections') }}"),
+        ("heracles.secrets.vault_database_connection", "{{ configure_desired.databases | subelements('connections') }}"),
+        ("heracles.secrets.vault_database_roles", "{{ configure_desired.databases }}"),
         ("heracles.secrets.vault_audit", "{{ configure_desired.audit }}"),
     ]
     assert tasks[1]["heracles.secrets.vault_policy"]["policy_type"] == "password"
-    assert tasks[5]["when"] == "configure_audit_file_path | length > 0"
+    assert tasks[8]["when"] == "configure_audit_file_path | length > 0"
+    # connections only with an admin source (ansible_objects' database_admin), roles of those connections only
+    assert tasks[6]["when"] == "item.1.name in (configure_database_admin[item.0.environment] | default({}))"
+    assert "configure_database_admin[item.environment]" in tasks[7]["vars"]["configure_db_roles"]
+    assert tasks[7]["heracles.secrets.vault_database_roles"]["exclusive"] is True
     assert tasks[4]["heracles.secrets.vault_auth_kubernetes"]["exclusive_roles"] is True
 
 
@@ -160,3 +173,23 @@ def test_durations_compare_by_value(text, seconds):
 def test_an_unmapped_vault_resource_fails_loudly():
     with pytest.raises(ValueError, match="no mapping"):
         pulumi_objects([("vault:index/token:Token", {})])
+
+
+def test_the_database_admin_password_comes_from_its_secret_and_stays_a_pulumi_secret(stack):
+    """Each connection's initial admin password: read from the Secrets Manager secret the data names, a Pulumi secret
+    in the connection's inputs, in plaintext nowhere; the roles use that connection, with the data's TTLs."""
+    run = vault_project(stack)
+    connections = run.of_type("vault:database/secretBackendConnection:SecretBackendConnection")
+    declared = vault_data.load(DATA_DIR, [stack])["databases"][0]
+    assert [unwrap(c.inputs)["name"] for c in connections] == [conn["name"] for conn in declared["connections"]]
+    for conn in connections:
+        assert unwrap(conn.inputs)["postgresql"]["password"] == runs.DATABASE_ADMIN_PASSWORD
+        assert unwrap(conn.inputs)["verifyConnection"] is True
+    for res in run.resources:
+        for path, text in plaintext_strings(res.inputs):
+            assert runs.DATABASE_ADMIN_PASSWORD not in text, "%s %s.%s holds the admin password" % (res.type, res.name, path)
+    roles = dict((unwrap(r.inputs)["name"], unwrap(r.inputs))
+                 for r in run.of_type("vault:database/secretBackendRole:SecretBackendRole"))
+    assert sorted(roles) == sorted(role["name"] for role in declared["roles"])
+    for role in declared["roles"]:
+        assert roles[role["name"]]["maxTtl"] <= declared["max_ttl"]
