@@ -169,8 +169,8 @@ class Verdict(object):
         never = "force=true does not override this"
         if self.status == MISSING:
             return ("snapshot %s has no signature (%s)" % (self.path, sig),
-                    "An unsigned snapshot cannot be told apart from an altered one, nor from one taken on another "
-                    "cluster: %s. Restore a signed backup; only if you know where this file comes from and "
+                    "Nothing tells an unsigned snapshot from an altered one, or this cluster's from another "
+                    "cluster's: %s. Restore a signed backup; only if you know where this file comes from and "
                     "that nobody changed it, set allow_unsigned=true" % never)
         if self.status == UNKNOWN_KEY:
             return ("snapshot %s is signed with key %s, which neither this cluster's init material nor restore_init_file "

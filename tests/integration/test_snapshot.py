@@ -1,6 +1,6 @@
 """vault_raft_snapshot on real clusters: save three ways, verify, refuse bad files, disaster recovery."""
 
-import gzip
+import hashlib
 import io
 import os
 import secrets as pysecrets
@@ -11,7 +11,7 @@ import tarfile
 import hvac.exceptions
 import pytest
 
-from heracles_testlib import ClusterHandle, run_module
+from heracles_testlib import ClusterHandle, keystore, run_module
 
 pytestmark = pytest.mark.slow
 MOUNT = "kv-dr"
@@ -51,13 +51,21 @@ def test_save_check_real_rerun(source, tmp_path):
     real = run_module("vault_raft_snapshot", source.conn(path=path))
     assert not real.failed, real
     assert real["changed"] is True and real["size"] == os.path.getsize(path) and real["index"] > 0
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert real["signing_key"] == "created"  # the first signed save of this cluster adds the key to its init material
+    key_id = keystore.signing_keys(source.init_material())[0]["id"]
+    health = source.hvac().sys.read_health_status(method="GET")
+    assert real["signature"] == dict(status="valid", alg="hmac-sha256", key_id=key_id, cluster_id=health["cluster_id"],
+                                     signed_at=real["signature"]["signed_at"], verified_with=source.init_file)
+    for name in (path, path + ".sha256", path + ".sig"):
+        assert stat.S_IMODE(os.stat(name).st_mode) == 0o600, name
     assert open(path + ".sha256").read().split()[0] == real["sha256"]
     assert [f for f in os.listdir(str(tmp_path)) if f.endswith(".partial")] == []
     again = run_module("vault_raft_snapshot", source.conn(path=path))
-    assert again["changed"] is False and again["sha256"] == real["sha256"]
+    assert again["changed"] is False and again["sha256"] == real["sha256"] and "signing_key" not in again
     verified = run_module("vault_raft_snapshot", source.conn(path=path, state="verified"))
     assert verified["changed"] is False and verified["sha256"] == real["sha256"]
+    assert verified["signature"]["status"] == "valid" and verified["signature"]["key_id"] == key_id
+    assert [e["id"] for e in keystore.signing_keys(source.init_material())] == [key_id]  # created once
 
 
 def test_save_from_a_standby_url_follows_the_leader(source, tmp_path):
@@ -66,18 +74,57 @@ def test_save_from_a_standby_url_follows_the_leader(source, tmp_path):
     assert not res.failed and res["vault_endpoint"] == source.leader()
 
 
-def corrupt_copy(src, dest):
-    """Re-pack the archive with one byte of state.bin flipped (SHA256SUMS no longer matches)."""
+def members(path):
+    with tarfile.open(path, "r:gz") as archive:
+        return [(member, archive.extractfile(member).read()) for member in archive]
+
+
+def repack(src, dest, state=None):
+    """Re-pack a snapshot, optionally with another state.bin and a SHA256SUMS recomputed to match (what an attacker
+    who can write the bucket does: the archive's own sums check out)."""
+    items = members(src)
+    data = dict((m.name, d) for m, d in items)
+    if state is not None:
+        data["state.bin"] = state
+        data["SHA256SUMS"] = "".join("%s  %s\n" % (hashlib.sha256(data[n]).hexdigest(), n)
+                                     for n in ("meta.json", "state.bin")).encode()
     out = io.BytesIO()
-    with tarfile.open(src, "r:gz") as archive, tarfile.open(fileobj=out, mode="w:gz") as new:
-        for member in archive:
-            data = archive.extractfile(member).read()
-            if member.name == "state.bin":
-                data = bytes([data[0] ^ 0xFF]) + data[1:]
-            member.size = len(data)
-            new.addfile(member, io.BytesIO(data))
+    with tarfile.open(fileobj=out, mode="w:gz") as new:
+        for member, dummy in items:
+            member.size = len(data[member.name])
+            new.addfile(member, io.BytesIO(data[member.name]))
     with open(dest, "wb") as handle:
         handle.write(out.getvalue())
+
+
+def _varint(buf, pos):
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def alter_one_secret(state, mount_uuid):
+    """state.bin is a stream of length-delimited StorageEntry{key=1, value=2}: flip the last byte of the encrypted value
+    of one KV secret's metadata entry under the mount, as the issue's attacker did (its GCM tag no longer matches)."""
+    buf, pos = bytearray(state), 0
+    while pos < len(buf):
+        length, start = _varint(buf, pos)
+        dummy, cur = _varint(buf, start)  # field 1 tag
+        key_len, cur = _varint(buf, cur)
+        key = bytes(buf[cur:cur + key_len])
+        cur += key_len
+        if key.startswith(b"logical/" + mount_uuid.encode()) and b"/metadata/" in key:
+            dummy, cur = _varint(buf, cur)  # field 2 tag
+            value_len, cur = _varint(buf, cur)
+            buf[cur + value_len - 1] ^= 0x01
+            return bytes(buf)
+        pos = start + length
+    raise AssertionError("no KV metadata entry under %s in state.bin" % mount_uuid)
 
 
 @pytest.fixture(scope="module")
@@ -85,44 +132,130 @@ def snapshot_a(source, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("snaps") / "a.snap")
     res = run_module("vault_raft_snapshot", source.conn(path=path))
     assert not res.failed, res
+    assert res["signature"]["status"] == "valid"
     return path
 
 
-@pytest.mark.parametrize("kind,why", [
-    ("truncated", "truncated or corrupt"),
-    ("corrupt", "does not match its SHA256SUMS"),
-    ("not-a-snapshot", "truncated or corrupt"),
-    ("tampered-after-save", "does not match its recorded checksum"),
-])
-def test_bad_files_are_refused_and_cluster_keeps_data(source, snapshot_a, tmp_path, kind, why):
-    bad = str(tmp_path / ("%s.snap" % kind))
+@pytest.fixture(scope="module")
+def altered_a(source, snapshot_a):
+    """Cluster A's snapshot with one secret's encrypted entry altered and SHA256SUMS recomputed."""
+    uuid = source.hvac().sys.list_mounted_secrets_engines()["data"][MOUNT + "/"]["uuid"]
+    path = snapshot_a[:-len(".snap")] + "-altered.snap"
+    state = [d for m, d in members(snapshot_a) if m.name == "state.bin"][0]
+    repack(snapshot_a, path, alter_one_secret(state, uuid))
+    return path
+
+
+@pytest.fixture(scope="module")
+def foreign(tmp_path_factory):
+    """A one-node cluster F with data of its own and a snapshot it signed: foreign to A."""
+    handle = ClusterHandle(tmp_path_factory.mktemp("foreign"), node_count=1).start().bootstrap(voters=1)
+    try:
+        assert not run_module("vault_mount", handle.conn(path="kv-mine", type="kv", options={"version": "2"})).failed
+        handle.snapshot = os.path.join(handle.base_dir, "f.snap")
+        res = run_module("vault_raft_snapshot", handle.conn(path=handle.snapshot))
+        assert not res.failed and res["signature"]["status"] == "valid", res
+        yield handle
+    finally:
+        handle.stop()
+
+
+def copy_with_signature(src, dest, raw=None):
+    with open(dest, "wb") as handle:
+        handle.write(open(src, "rb").read() if raw is None else raw)
+    shutil.copy(src + ".sig", dest + ".sig")
+
+
+def make_bad(kind, snapshot_a, altered_a, foreign, bad):
     raw = open(snapshot_a, "rb").read()
     if kind == "truncated":
-        open(bad, "wb").write(raw[: len(raw) // 2])
-    elif kind == "corrupt":
-        corrupt_copy(snapshot_a, bad)
-    elif kind == "not-a-snapshot":
-        open(bad, "wb").write(gzip.compress(b"hello"))
+        copy_with_signature(snapshot_a, bad, raw[: len(raw) // 2])
+    elif kind == "flipped-byte":
+        copy_with_signature(snapshot_a, bad, raw[: len(raw) // 2] + bytes([raw[len(raw) // 2] ^ 0xFF]) + raw[len(raw) // 2 + 1:])
+    elif kind == "recomputed-sha256sums":
+        shutil.copy(altered_a, bad)
+        shutil.copy(snapshot_a + ".sig", bad + ".sig")  # the signature the attacker found beside the original
+    elif kind == "appended-bytes":
+        copy_with_signature(snapshot_a, bad, raw + b"\x1f\x8b appended after the archive")
+    elif kind == "empty":
+        copy_with_signature(snapshot_a, bad, b"")
+    elif kind == "random":
+        copy_with_signature(snapshot_a, bad, os.urandom(len(raw)))
+    elif kind == "foreign-signed":
+        copy_with_signature(foreign.snapshot, bad)
+    elif kind == "foreign-unsigned":
+        shutil.copy(foreign.snapshot, bad)
     else:
-        open(bad, "wb").write(raw)
-        open(bad + ".sha256", "w").write("0" * 64 + "  x\n")
-    before = read_all(source, source.root_token, dict(list(source.data.items())[:20]))
-    for state in ("verified", "restored"):
-        res = run_module("vault_raft_snapshot", source.conn(path=bad, state=state, force=True))
-        assert res.failed and why in res["msg"], res["msg"]
-        assert res["changed"] is False
-    assert read_all(source, source.root_token, dict(list(source.data.items())[:20])) == before
+        raise AssertionError(kind)
 
 
-def test_foreign_snapshot_refused_without_force(snapshot_a, tmp_path_factory):
-    other = ClusterHandle(tmp_path_factory.mktemp("foreign"), node_count=1).start().bootstrap(voters=1)
-    try:
-        assert not run_module("vault_mount", other.conn(path="kv-mine", type="kv", options={"version": "2"})).failed
-        res = run_module("vault_raft_snapshot", other.conn(path=snapshot_a, state="restored"))
-        assert res.failed and "another cluster" in res["msg"] and "force=true" in res["msg"]
-        assert "kv-mine/" in other.hvac().sys.list_mounted_secrets_engines()["data"]
-    finally:
-        other.stop()
+UNSIGNED_REFUSAL = ["no valid signature", "cannot be told apart", "Do NOT force it", "cluster keeps its data"]
+# kind -> [(extra module args, words the message must hold)]; every run must fail and change nothing, and only a
+# snapshot whose signature proves where it comes from may be called foreign and answered with "set force=true".
+BAD = {
+    "truncated": [(dict(state="verified"), ["truncated or corrupt"]),
+                  (dict(state="restored", force=True), ["truncated or corrupt", "Do not restore it"])],
+    "flipped-byte": [(dict(state="verified"), ["corrupt"]),
+                     (dict(state="restored", force=True), ["corrupt", "Do not restore it"])],
+    "recomputed-sha256sums": [
+        (dict(state="verified"), ["signature of snapshot", "does not match the file", "signed for sha256"]),
+        (dict(state="restored", force=True), ["does not match the file", "force=true does not override this"]),
+        # Finding 1: with the signature check waived, the server itself refuses it -- and we do not call it foreign.
+        (dict(state="restored", allow_unsigned=True), ["hash check failed"] + UNSIGNED_REFUSAL)],
+    "appended-bytes": [(dict(state="verified"), ["bytes appended after the end of the compressed archive"]),
+                       (dict(state="restored", force=True), ["appended after the end", "do not restore it"])],
+    "empty": [(dict(state="verified"), ["is empty"]), (dict(state="restored", force=True), ["is empty"])],
+    "random": [(dict(state="verified"), ["truncated or corrupt"]),
+               (dict(state="restored", force=True), ["truncated or corrupt"])],
+    "foreign-signed": [
+        (dict(state="verified"), ["is signed with key hmac-", "which neither this cluster's init material"]),
+        (dict(state="restored", force=True), ["which neither", "force=true does not override this"]),
+        (dict(state="restored", source=True), ["taken on another cluster", "its signature is valid",
+                                               "set force=true and restore_init_file"])],
+    "foreign-unsigned": [
+        (dict(state="verified"), ["has no signature", "allow_unsigned=true"]),
+        (dict(state="restored", force=True), ["has no signature", "force=true does not override this"]),
+        (dict(state="restored", allow_unsigned=True), UNSIGNED_REFUSAL)],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_bad_snapshot_is_refused_truthfully_and_the_cluster_keeps_its_data(source, snapshot_a, altered_a, foreign,
+                                                                         tmp_path, kind):
+    bad = str(tmp_path / ("%s.snap" % kind))
+    make_bad(kind, snapshot_a, altered_a, foreign, bad)
+    sample = dict(list(source.data.items())[:20])
+    before = read_all(source, source.root_token, sample)
+    for extra, words in BAD[kind]:
+        args = dict(extra, path=bad)
+        if args.pop("source", False):
+            args.update(restore_init_file=foreign.init_file, restore_init_file_password_file=foreign.password_file)
+        res = run_module("vault_raft_snapshot", source.conn(**args))
+        assert res.failed and res["changed"] is False, (args, res)
+        for word in words:
+            assert word in res["msg"], (args, word, res["msg"])
+        if kind != "foreign-signed":  # the old module's verdict and advice for what it could not know
+            assert "it was taken on another cluster" not in res["msg"] and "set force=true" not in res["msg"], res["msg"]
+    assert read_all(source, source.root_token, sample) == before
+
+
+def test_forced_restore_of_altered_data_fails_and_names_the_path(source, altered_a, foreign):
+    """Finding 1's end: forced into another cluster (signature waived) the server accepts it; the read-back must not."""
+    res = run_module("vault_raft_snapshot", foreign.conn(path=altered_a, state="restored", force=True,
+                                                         allow_unsigned=True, restore_init_file=source.init_file,
+                                                         restore_init_file_password_file=source.password_file))
+    assert res.failed and res["changed"] is True, res
+    assert [u["mount"] for u in res["unreadable"]] == [MOUNT], res["unreadable"]
+    path = res["unreadable"][0]["path"]
+    assert "message authentication failed" in res["unreadable"][0]["error"]
+    assert "%s/%s (decryption failed" % (MOUNT, path) in res["msg"] and "restore an older signed backup" in res["msg"]
+    assert res["readback"]["checked"] == res["readback"]["secrets"] == len(source.data)
+    client = foreign.hvac(token=False)
+    client.token = source.root_token
+    with pytest.raises(hvac.exceptions.InternalServerError, match="message authentication failed"):
+        client.secrets.kv.v2.read_secret_version(path, mount_point=MOUNT, raise_on_deleted_version=True)
+    other = [p for p in source.data if p != path][0]
+    assert client.secrets.kv.v2.read_secret_version(other, mount_point=MOUNT, raise_on_deleted_version=True)
 
 
 def test_disaster_recovery_into_a_new_cluster(source, snapshot_a, tmp_path_factory):
@@ -135,18 +268,36 @@ def test_disaster_recovery_into_a_new_cluster(source, snapshot_a, tmp_path_facto
         shutil.rmtree(node.data_dir)
     new = ClusterHandle(tmp_path_factory.mktemp("dr-b")).start().bootstrap()
     try:
-        check = run_module("vault_raft_snapshot", new.conn(path=snapshot_a, state="restored", force=True,
-                                                           restore_init_file=a_init, restore_init_file_password_file=a_pass),
-                           check=True)
-        assert check["changed"] is True
+        own = str(tmp_path_factory.mktemp("dr-b-snaps") / "b.snap")  # B signs one of its own: a key in B's material
+        assert run_module("vault_raft_snapshot", new.conn(path=own))["signature"]["status"] == "valid"
+        restore = dict(path=snapshot_a, state="restored", force=True, restore_init_file=a_init,
+                       restore_init_file_password_file=a_pass, adopt_init_material=True)
+        check = run_module("vault_raft_snapshot", new.conn(**restore), check=True)
+        assert not check.failed and check["changed"] is True and check["msg"].startswith("would restore " + snapshot_a)
+        assert check["signature"]["verified_with"] == "restore_init_file " + a_init
         with pytest.raises(hvac.exceptions.Forbidden):  # check mode restored nothing
             read_all(new, a_token, dict(list(source.data.items())[:1]))
-        res = run_module("vault_raft_snapshot", new.conn(path=snapshot_a, state="restored", force=True,
-                                                         restore_init_file=a_init, restore_init_file_password_file=a_pass))
+        b_material = new.init_material()
+        res = run_module("vault_raft_snapshot", new.conn(**restore))
         assert not res.failed, res
         assert res["changed"] is True and res["leader"] in new.urls
+        assert res["readback"]["checked"] == res["readback"]["secrets"] == len(source.data)
+        assert res["readback"]["unreadable"] == []
         assert read_all(new, a_token, source.data) == expected
-        status = run_module("vault_status_info", new.conn(auth_method="token", token=a_token))
-        assert status["sealed_nodes"] == [] and status["leader"]
+        # The connection's init material now matches the data (A's keys and token, B's signing key kept) ...
+        adopted = res["init_material"]
+        assert adopted["adopted"] is True and adopted["matches"] == new.init_file
+        assert stat.S_IMODE(os.stat(adopted["previous_backup"]).st_mode) == 0o600
+        material = new.init_material()
+        assert material["root_token"] == a_token and material["unseal_keys_b64"] != b_material["unseal_keys_b64"]
+        status = run_module("vault_status_info", new.conn())
+        assert status["sealed_nodes"] == [] and status["leader"] and "raft_error" not in status, status
+        for path in (own, snapshot_a):
+            assert run_module("vault_raft_snapshot", new.conn(path=path, state="verified"))["signature"]["status"] == "valid"
+        # ... and the material it replaced is named for what it is when used again.
+        stale = run_module("vault_raft_snapshot", new.conn(path=own + "-2", init_file=adopted["previous_backup"]),
+                           check=True)
+        assert stale.failed and "does not match this cluster's data" in stale["msg"], stale
+        assert "forced restore" in stale["msg"]
     finally:
         new.stop()
