@@ -8,7 +8,9 @@ Input is ``vault_data.load_workloads`` (apps as data, already checked against th
 
 * per app: a Namespace (Pod Security ``restricted``), its ServiceAccount, a SecretStore that logs in to Vault
   *as the app* (its service account, its Kubernetes auth role: it reads only what the app's Vault policy
-  allows), the ConfigMap with Vault's CA, one ExternalSecret per declared Secret, a Role + RoleBinding that
+  allows), the ConfigMap with Vault's CA, one ExternalSecret per declared Secret, per database role a
+  VaultDynamicSecret generator (logging in as the app too) and the ExternalSecret that refreshes its credential
+  before the TTL ends, a Role + RoleBinding that
   let only the app's service account and its operator group ``get`` those Secrets (``resourceNames``), and
   NetworkPolicies: default deny, DNS, its own namespace, Vault's API, and the traffic the data declares;
 * around them: NetworkPolicies in Vault's namespace (8200 only from ESO, the app namespaces, the backup job,
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Tuple
 
 ESO_API = "external-secrets.io/v1"
+GENERATORS_API = "generators.external-secrets.io/v1alpha1"
 MONITORING_API = "monitoring.coreos.com/v1"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "heracles"}
 APP_LABEL = "heracles.secrets/app"
@@ -220,6 +223,47 @@ def external_secret(app, secret, workloads):
             "spec": es_spec}
 
 
+def _vault_provider(app, workloads, spec):
+    """Vault as the app itself: the app's service account and Kubernetes auth role (the SecretStore's login)."""
+    return {
+        "server": spec.vault_address,
+        "caProvider": {"type": "ConfigMap", "name": VAULT_CA_CONFIGMAP, "key": VAULT_CA_KEY},
+        "auth": {"kubernetes": {
+            "mountPath": workloads["auth_mount"],
+            "role": app["role"],
+            "serviceAccountRef": {"name": app["service_account"], "audiences": [workloads["audience"]]},
+        }},
+    }
+
+
+def vault_dynamic_secret(app, role, workloads, spec):
+    """The generator that issues a credential of the app's database role: it logs in as the app (the app's policy
+    allows ``creds/<role>`` of its own roles only), like the app's SecretStore."""
+    return {"apiVersion": GENERATORS_API, "kind": "VaultDynamicSecret",
+            "metadata": _meta(role["name"], app["namespace"], {APP_LABEL: app["name"], ENV_LABEL: workloads["environment"]}),
+            "spec": {"method": "GET", "path": role["creds_path"], "resultType": "Data",
+                     "provider": _vault_provider(app, workloads, spec)}}
+
+
+def database_external_secret(app, role, workloads):
+    """The Secret with the credential (``username``, ``password``, or the template's keys), refreshed before the
+    credential's TTL ends: each refresh issues a new credential; the old one lives out its lease."""
+    target = {"name": role["secret"], "creationPolicy": "Owner", "deletionPolicy": "Delete"}
+    if role["template"]:
+        target["template"] = {"engineVersion": "v2", "type": "Opaque", "mergePolicy": "Merge",
+                              "data": dict(role["template"])}
+    return {"apiVersion": ESO_API, "kind": "ExternalSecret",
+            "metadata": _meta(role["secret"], app["namespace"], {APP_LABEL: app["name"], ENV_LABEL: workloads["environment"]}),
+            "spec": {"refreshInterval": role["refresh_interval"], "refreshPolicy": "Periodic", "target": target,
+                     "dataFrom": [{"sourceRef": {"generatorRef": {
+                         "apiVersion": GENERATORS_API, "kind": "VaultDynamicSecret", "name": role["name"]}}}]}}
+
+
+def synced_secrets(app):
+    """The Kubernetes Secrets ESO writes for the app: declared ones and database credentials."""
+    return sorted([secret["name"] for secret in app["secrets"]] + [role["secret"] for role in app.get("database") or []])
+
+
 def secret_readers(app, env):
     """Role + RoleBinding: ``get`` on exactly the app's synced Secrets, for its service account and operators."""
     name = "%s-secret-readers" % app["name"]
@@ -230,7 +274,7 @@ def secret_readers(app, env):
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": _meta(name, app["namespace"], labels),
             "rules": [{"apiGroups": [""], "resources": ["secrets"],
-                       "resourceNames": sorted(secret["name"] for secret in app["secrets"]), "verbs": ["get"]}]}
+                       "resourceNames": synced_secrets(app), "verbs": ["get"]}]}
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                "metadata": _meta(name, app["namespace"], labels), "subjects": subjects,
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}}
@@ -265,7 +309,10 @@ def app_objects(app, workloads, spec):
         objects.append(vault_ca(app, env, spec))
     objects.append(secret_store(app, workloads, spec))
     objects.extend(external_secret(app, secret, workloads) for secret in app["secrets"])
-    if app["secrets"]:
+    for role in app.get("database") or []:
+        objects.append(vault_dynamic_secret(app, role, workloads, spec))
+        objects.append(database_external_secret(app, role, workloads))
+    if synced_secrets(app):
         objects.extend(secret_readers(app, env))
     objects.extend(app_network_policies(app, env, spec))
     return objects
@@ -365,8 +412,13 @@ def alert_rules(workloads, spec):
                "Its Secret keeps the last synced value; run playbooks/eso-sync.yml."),
     ]
     for app in workloads["apps"]:
-        for secret in app["secrets"]:
-            window = 2 * secret["refresh_seconds"]
+        # a database credential's Secret must refresh before its TTL ends: the window is capped at the TTL
+        refreshed = [dict(name=secret["name"], refresh_seconds=secret["refresh_seconds"], window=2 * secret["refresh_seconds"],
+                          refresh_interval=secret["refresh_interval"]) for secret in app["secrets"]]
+        refreshed += [dict(name=role["secret"], refresh_seconds=role["refresh_seconds"], refresh_interval=role["refresh_interval"],
+                           window=min(2 * role["refresh_seconds"], role["default_ttl"])) for role in app.get("database") or []]
+        for secret in refreshed:
+            window = secret["window"]
             selector = 'namespace="%s", name="%s"' % (app["namespace"], secret["name"])
             eso_rules.append(_alert(
                 "ExternalSecretStale",

@@ -83,11 +83,26 @@ def test_each_app_namespace_has_its_own_store_logging_in_as_the_app(stack):
         assert len(role["policies"]) == 1
         policy = desired["policies"][role["policies"][0]]
         paths = [line.split('"')[1] for line in policy.splitlines() if line.startswith("path ")]
-        assert paths == ["%s/data/apps/%s/*" % (vault["path"], auth["role"])], policy
+        app = [app for app in apps if app["namespace"] == namespace][0]
+        assert paths == ["%s/data/apps/%s/*" % (vault["path"], auth["role"])] + [
+            role["creds_path"] for role in app["database"]], policy  # and creds of its own database roles only
+    generators = dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g)
+                      for g in of_kind(objects, "VaultDynamicSecret"))
     for es in of_kind(objects, "ExternalSecret"):
         namespace = es["metadata"]["namespace"]
-        assert es["spec"]["secretStoreRef"] == {"name": "vault", "kind": "SecretStore"}
         app = [app for app in apps if app["namespace"] == namespace][0]
+        sources = [d["sourceRef"]["generatorRef"] for d in es["spec"].get("dataFrom", []) if "sourceRef" in d]
+        if sources:  # a database credential: a generator in the same namespace that logs in as the app
+            assert len(sources) == 1 and sources[0]["kind"] == "VaultDynamicSecret"
+            generator = generators[(namespace, sources[0]["name"])]
+            login = generator["spec"]["provider"]["auth"]["kubernetes"]
+            assert login["role"] == app["role"] and login["serviceAccountRef"]["name"] == app["service_account"]
+            assert "namespace" not in login["serviceAccountRef"]
+            assert generator["spec"]["path"] in [role["creds_path"] for role in app["database"]]
+            role = [r for r in app["database"] if r["creds_path"] == generator["spec"]["path"]][0]
+            assert vault_data.go_duration_seconds(es["spec"]["refreshInterval"]) < role["default_ttl"]
+            continue
+        assert es["spec"]["secretStoreRef"] == {"name": "vault", "kind": "SecretStore"}
         keys = [d["remoteRef"]["key"] for d in es["spec"].get("data", [])] + [
             d["extract"]["key"] for d in es["spec"].get("dataFrom", [])]
         assert keys and all(key.startswith("apps/%s/" % app["name"]) for key in keys)
@@ -273,7 +288,11 @@ def test_the_rotation_job_runs_rotate_yml_as_its_own_vault_role_with_pinned_imag
     assert role["token_no_default_policy"] is True and len(role["policies"]) == 1
     policy = desired["policies"][role["policies"][0]]
     caps = {line.split('"')[1]: line for line in policy.splitlines() if line.startswith("path ")}
-    assert all("/apps/" in path for path in caps) and "sys" not in policy.replace("# ", "").split("path")[1:]
+    # the apps' KV fields, and the database engine's root rotation (rotate-root and its stamp in the connection's
+    # config); no creds, roles or leases
+    database = (vault_data.load_databases(DATA_DIR, env) or {}).get("mount")
+    assert all("/apps/" in path or path in ("%s/rotate-root/*" % database, "%s/config/*" % database) for path in caps)
+    assert "sys" not in policy.replace("# ", "").split("path")[1:]
     assert '"delete"' not in policy and '"sudo"' not in policy
     volumes = {v["name"]: v for v in pod["volumes"]}
     audience = volumes["vault-token"]["projected"]["sources"][0]["serviceAccountToken"]["audience"]
