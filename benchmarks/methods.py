@@ -211,9 +211,12 @@ def run_ours(target, mount, secrets, workdir, bin_dir, tag, timeout=3600):
     for sub in ("environments", "seed"):
         os.makedirs(os.path.join(data_dir, sub), exist_ok=True)
     with open(os.path.join(data_dir, "environments", "bench.yml"), "w") as handle:
-        handle.write("---\nenvironment: bench\nkv:\n  path: %s\n" % mount)
+        # an environment as vault_data reads it (seed.yml asks it for the KV mount); no auth mount is created here
+        handle.write("---\nenvironment: bench\nkv:\n  path: %s\nkubernetes:\n  path: kubernetes-bench\n" % mount)
     with open(os.path.join(data_dir, "seed", "bench.yml"), "w") as handle:
         handle.write("---\nsecrets: {}\n")
+    with open(os.path.join(data_dir, "common.yml"), "w") as handle:
+        handle.write("---\n{}\n")
     vars_file = _write_private(os.path.join(workdir, "ours-%s.json" % tag), json.dumps(dict(
         heracles_vault_connection=target.connection_vars(), seed_environments=["bench"], seed_data_dir=data_dir,
         seed_extra=dict(bench=secrets), seed_concurrency=CONCURRENCY)))
