@@ -11,7 +11,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.heracles.secrets.plugins.module_utils import keystore
+from ansible_collections.heracles.secrets.plugins.module_utils import api, keystore
 from ansible_collections.heracles.secrets.plugins.module_utils.errors import ConfigError
 from ansible_collections.heracles.secrets.plugins.module_utils.retry import LeaderFollowingAdapter, RetryPolicy
 
@@ -222,7 +222,7 @@ class KubernetesLogin(Login):
         if not params.get("role"):
             raise ConfigError("auth_method=kubernetes needs role", "Set role to the Kubernetes auth role name")
         jwt = params.get("jwt") or _read_file(params.get("jwt_path") or K8S_JWT_PATH, "jwt_path")
-        client.auth.kubernetes.login(params["role"], jwt, mount_point=mount or "kubernetes")
+        api.login_kubernetes(client, params["role"], jwt, mount=mount or "kubernetes")
 
 
 class AppRoleLogin(Login):
@@ -233,7 +233,7 @@ class AppRoleLogin(Login):
     def login(self, client, params, mount):
         if not params.get("role"):
             raise ConfigError("auth_method=approle needs role (the role_id)", "Set role to the AppRole role_id")
-        client.auth.approle.login(params["role"], secret_id=params.get("secret_id"), mount_point=mount or "approle")
+        api.login_approle(client, params["role"], secret_id=params.get("secret_id"), mount=mount or "approle")
 
 
 # auth_method -> its login; CONNECTION_SPEC's choices are these names (a unit test keeps them equal).
@@ -247,31 +247,8 @@ def authenticate(client, params):
         raise ConfigError("Unknown auth_method %r" % method, "Use one of %s" % ", ".join(sorted(LOGINS)))
     LOGINS[method].login(client, params, params.get("auth_mount_point"))
     return client
-    if method == "token":
-        token = resolve(params, "token")
-        if not token and params.get("token_path"):
-            token = _read_file(params["token_path"], "token_path")
-        if not token:
-            default_path = os.path.expanduser("~/.vault-token")
-            if os.path.exists(default_path):
-                token = _read_file(default_path, "token file")
-        if not token:
-            raise ConfigError("No Vault token given",
-                              "Set token, VAULT_TOKEN/BAO_TOKEN or token_path, or choose another auth_method")
-        client.token = token
-    elif method == "init_file":
-        payload = keystore.open_store(params).read()
-        if not payload.get("root_token"):
-            raise ConfigError("The init material holds no root token (it was revoked or not stored)",
-                              "Use auth_method=token with an operator token")
-        client.token = payload["root_token"]
-    elif method == "kubernetes":
-        if not params.get("role"):
-            raise ConfigError("auth_method=kubernetes needs role", "Set role to the Kubernetes auth role name")
-        jwt = params.get("jwt") or _read_file(params.get("jwt_path") or K8S_JWT_PATH, "jwt_path")
-        client.auth.kubernetes.login(params["role"], jwt, mount_point=mount or "kubernetes")
-    elif method == "approle":
-        if not params.get("role"):
-            raise ConfigError("auth_method=approle needs role (the role_id)", "Set role to the AppRole role_id")
-        client.auth.approle.login(params["role"], secret_id=params.get("secret_id"), mount_point=mount or "approle")
-    return client
+
+
+def current_address(client):
+    """The address ``client`` sends its requests to now: the active node when it follows the leader."""
+    return client.adapter.base_uri

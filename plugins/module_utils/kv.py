@@ -13,6 +13,8 @@ __metaclass__ = type
 
 import posixpath
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
+
 try:
     import hvac.exceptions as hvac_exc
 except ImportError:  # pragma: no cover
@@ -53,7 +55,7 @@ def missing_password_policies(client, names):
     missing = []
     for name in sorted(set(names)):
         try:
-            client.adapter.get("/v1/sys/policies/password/%s/generate" % name)
+            api.generate_password(client, name)
         except hvac_exc.InvalidPath:
             missing.append(name)
     return missing
@@ -87,8 +89,7 @@ def read_secret(client, mount, path):
     version number, so the next write uses the right ``cas``.
     """
     try:
-        resp = client.secrets.kv.v2.read_secret_version(path=path, mount_point=mount,
-                                                        raise_on_deleted_version=False)
+        resp = api.read_secret_version(client, mount, path)
     except hvac_exc.InvalidPath as exc:
         # 404 with metadata means "latest version deleted"; hvac raises on 404 either way.
         body = getattr(exc, "json", None) or {}
@@ -103,13 +104,12 @@ def read_secret(client, mount, path):
 
 def write_secret(client, mount, path, data, cas):
     """``POST /v1/<mount>/data/<path>`` with ``options.cas``; returns the new version."""
-    resp = client.secrets.kv.v2.create_or_update_secret(path=path, secret=data, cas=cas, mount_point=mount)
-    return int(((resp or {}).get("data") or {}).get("version") or 0)
+    return int(api.create_or_update_secret(client, mount, path, data, cas).get("version") or 0)
 
 
 def delete_secret(client, mount, path):
     """``DELETE /v1/<mount>/metadata/<path>``: every version and the metadata."""
-    client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point=mount)
+    api.delete_metadata_and_all_versions(client, mount, path)
 
 
 def list_keys(client, mount, path):
@@ -119,10 +119,9 @@ def list_keys(client, mount, path):
     Soft-deleted and destroyed secrets are listed: their metadata still exists.
     """
     try:
-        resp = client.secrets.kv.v2.list_secrets(path=path, mount_point=mount)
+        return set(api.list_secrets(client, mount, path))
     except hvac_exc.InvalidPath:
         return set()
-    return set(((resp or {}).get("data") or {}).get("keys") or [])
 
 
 def list_paths(client, mount, prefix=""):
@@ -131,10 +130,10 @@ def list_paths(client, mount, prefix=""):
     while todo:
         base = todo.pop()
         try:
-            resp = client.secrets.kv.v2.list_secrets(path=base, mount_point=mount)
+            keys = api.list_secrets(client, mount, base)
         except hvac_exc.InvalidPath:
             continue
-        for key in resp.get("data", {}).get("keys", []):
+        for key in keys:
             full = posixpath.join(base, key) if base else key
             if key.endswith("/"):
                 todo.append(full.rstrip("/"))
