@@ -329,6 +329,46 @@ def test_the_audit_report_counts_credential_issuance_per_identity(configured, tm
     configured["outputs"].append(("audit report", res.stdout + res.stderr))
 
 
+def test_rotate_yml_rotates_root_credentials_by_window_only(configured):
+    """rotate.yml's database step: inside the window (30d) nothing, with rotate_force the root credential."""
+    runner = configured["runner"]
+    extra = json.dumps({"rotate_environments": [ENV], "rotate_data_dir": configured["data_dir"],
+                        "rotate_encryption_key": False, "rotate_consumers": False})
+    stamp = lambda: configured["cluster"].hvac().read(  # noqa: E731
+        "%s/config/%s" % (MOUNT, CONNECTION))["data"]["connection_details"]["heracles_root_rotated_at"]
+    proc = runner.run("seed.yml", "-e", json.dumps({"seed_environments": [ENV], "seed_data_dir": configured["data_dir"]}))
+    assert proc.returncode == 0, proc.stdout[-3000:]  # rotate.yml rotates the seeded KV fields too
+    before = stamp()
+    proc = runner.run("rotate.yml", "-e", extra, "-e", "rotate_force=false")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "database root credentials rotated: none" in proc.stdout and stamp() == before
+    time.sleep(1.1)
+    proc = runner.run("rotate.yml", "-e", extra, "-e", "rotate_force=true")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "database root credentials rotated: ['%s']" % CONNECTION in proc.stdout and stamp() != before
+
+
+def test_leak_response_revokes_the_apps_leases_and_rotates_the_connections_root(configured, tmp_path):
+    pg = configured["pg"]
+    held = [issue(configured, "payments", "payments-rw") for dummy in range(3)]
+    other = issue(configured, "orders", "orders-ro")
+    before = configured["cluster"].hvac().read("%s/config/%s" % (MOUNT, CONNECTION))["data"]["connection_details"]
+    proc = configured["runner"].run("leak-response.yml", "-e", json.dumps({
+        "leak_incident": "INC-DB-1", "leak_database_app": "payments", "leak_database_environment": ENV,
+        "leak_data_dir": configured["data_dir"], "leak_record_dir": str(tmp_path)}))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    users = pg.roles()
+    assert not [c for c in held if c["data"]["username"] in users]
+    after = configured["cluster"].hvac().read("%s/config/%s" % (MOUNT, CONNECTION))["data"]["connection_details"]
+    assert after["heracles_root_rotated_at"] >= before["heracles_root_rotated_at"]
+    with open(str(tmp_path / "INC-DB-1.json")) as handle:
+        record = json.load(handle)
+    assert record["database_roots_rotated"] == [CONNECTION] and record["secret"] is None
+    assert record["database_leases_revoked"][0]["prefix"] == "%s/creds/payments-rw" % MOUNT
+    assert record["database_leases_revoked"][0]["leases"] >= 3
+    assert other["lease_duration"] == 4  # the other app's credential was not touched (it expires on its own)
+
+
 def test_a_leader_killed_during_issuance_is_survived(configured):
     cluster, pg = configured["cluster"], configured["pg"]
     count = 60

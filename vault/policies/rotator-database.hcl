@@ -4,6 +4,10 @@ path "${mount}/rotate-root/*" {
   capabilities = ["update"]
 }
 
+path "${mount}/config" {
+  capabilities = ["list"]
+}
+
 path "${mount}/config/*" {
   capabilities = ["read", "update"]
 }
