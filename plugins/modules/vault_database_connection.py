@@ -20,10 +20,10 @@ description:
     (C(POST /v1/<mount>/rotate-root/<name>)), so the password that was used no longer logs in; if that rotation fails
     on a connection this task created, the connection is deleted again and the task fails.
   - Vault never returns the password. To detect its drift the module keeps a fingerprint of the admin password it
-    handed over last in the connection's own details (C(connection_details.heracles_admin_fingerprint): PBKDF2-SHA256,
+    handed over last in the connection's own details (C(connection_details.heracles_admin_fingerprint), PBKDF2-SHA256,
     salted, cut to 24 hex digits). A rerun with the same source reports no change and does not send the password
     again (it was rotated away); a different password in the source, a connection set up by someone else, or an
-    edited marker is a change: the new password is handed over and rotated again.
+    edited marker is a change, and the new password is handed over and rotated again.
   - Settings that differ while the password does not (host, database, TLS, allowed roles) are written without the
     password; Vault keeps the one it has and verifies the connection with it.
   - The time of the last root rotation is kept as C(connection_details.heracles_root_rotated_at) for
@@ -91,7 +91,7 @@ options:
         required: true
         choices: [file, aws_secretsmanager]
       file:
-        description: The ansible-vault (AES256) file holding the password, bare or as C({"password": ...}).
+        description: The ansible-vault (AES256) file holding the password, bare or as a JSON object with O(admin_source.key).
         type: path
       password_file:
         description: The file with the ansible-vault password of O(admin_source.file).

@@ -14,7 +14,7 @@ short_description: Issue dynamic database credentials of a role, kept only in an
 version_added: "0.2.0"
 description:
   - Issues O(count) credentials of role O(role) (C(GET /v1/<mount>/creds/<role>)), O(concurrency) at a time, over one
-    pooled, leader-following client: a leader lost mid-way is followed to the new one and the request is retried.
+    pooled, leader-following client, so a leader lost mid-way is followed to the new one and the request retried.
   - The passwords never reach the task's result. With O(dest) the credentials (username, password, lease id and TTL)
     are written to an ansible-vault (AES256) file, mode 0600, for a job or an operator that needs one (a migration,
     break-glass access); without it only usernames and lease ids are returned (a check that the role works, and what

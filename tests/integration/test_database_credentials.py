@@ -334,8 +334,10 @@ def test_rotate_yml_rotates_root_credentials_by_window_only(configured):
     runner = configured["runner"]
     extra = json.dumps({"rotate_environments": [ENV], "rotate_data_dir": configured["data_dir"],
                         "rotate_encryption_key": False, "rotate_consumers": False})
-    stamp = lambda: configured["cluster"].hvac().read(  # noqa: E731
-        "%s/config/%s" % (MOUNT, CONNECTION))["data"]["connection_details"]["heracles_root_rotated_at"]
+
+    def stamp():
+        return configured["cluster"].hvac().read(
+            "%s/config/%s" % (MOUNT, CONNECTION))["data"]["connection_details"]["heracles_root_rotated_at"]
     proc = runner.run("seed.yml", "-e", json.dumps({"seed_environments": [ENV], "seed_data_dir": configured["data_dir"]}))
     assert proc.returncode == 0, proc.stdout[-3000:]  # rotate.yml rotates the seeded KV fields too
     before = stamp()
