@@ -84,7 +84,7 @@ options:
       - Where the initial admin password is kept. Read on every run to compare its fingerprint, sent to Vault only
         when it differs from the one handed over last.
     type: dict
-    options:
+    suboptions:
       store:
         description: V(file) for an ansible-vault file, V(aws_secretsmanager) for a Secrets Manager secret.
         type: str
