@@ -1,16 +1,19 @@
 """backup.yml with S3 (moto server, SSE-KMS) and retention, restore.yml, and the schedule role."""
 
+import glob
 import json
 import os
-import time
+import re
 import secrets as pysecrets
 import stat
+import time
 
 import boto3
 import pytest
 
+from ansible_collections.heracles.secrets.plugins.module_utils import snapshot_signing as signing
 from heracles_playbook import Runner, connection_vars, recap
-from heracles_testlib import ClusterHandle, run_module
+from heracles_testlib import ROOT, ClusterHandle, keystore, run_module
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +34,7 @@ def bucket(moto_endpoint):
 def world(cluster, bucket, tmp_path_factory):
     state = tmp_path_factory.mktemp("backup")
     backups = state / "backups"
-    runner = Runner(state, dict(
+    variables = dict(
         heracles_vault_connection=connection_vars(cluster),
         heracles_env="test",
         backup_dir=str(backups),
@@ -40,8 +43,9 @@ def world(cluster, bucket, tmp_path_factory):
         backup_min_interval="0s",  # the local inventory says 1h
         backup_s3=dict(bucket=bucket["name"], prefix="test/raft", kms_key_id=bucket["key_id"], region="us-east-1",
                        endpoint_url=bucket["endpoint"]),
-    ))
-    return dict(runner=runner, backups=str(backups), state=str(state), cluster=cluster, bucket=bucket)
+    )
+    return dict(runner=Runner(state, variables), variables=variables, backups=str(backups), state=str(state),
+                cluster=cluster, bucket=bucket)
 
 
 def objects(bucket):
@@ -81,6 +85,34 @@ def test_backup_twice_with_retention_one_keeps_exactly_one(world):
     record = results[1]
     assert record["status"] == "ok" and record["s3"] == "s3://%s/%s" % (world["bucket"]["name"], keys[0])
     assert record["size"] > 0 and record["raft_index"] > 0 and record["time"].endswith("Z")
+    # Signed: the signature beside the file and in the object's metadata, made with the init material's key.
+    local = results[1]["path"] + ".sig"
+    assert json.loads(signing.decode_metadata(head["Metadata"]["heracles-signature"])) == json.load(open(local))
+    key_ids = [k["id"] for k in keystore.signing_keys(world["cluster"].init_material())]
+    assert record["signature"] == "valid" and record["signing_key"] == key_ids[-1]
+    assert sorted(os.listdir(world["backups"])) == sorted([os.path.basename(results[1]["path"]) + suffix
+                                                           for suffix in ("", ".sha256", ".sig")] + ["last-backup.json"])
+
+
+def test_skipped_backup_says_why_and_when_the_next_is_due(world, tmp_path):
+    """Finding 2: under backup_min_interval the run skips, says so and when the next one is due; the result file
+    keeps the last real backup; backup_force takes one anyway."""
+    record = os.path.join(world["backups"], "last-backup.json")
+    before, files, keys = open(record, "rb").read(), snaps(world), objects(world["bucket"])
+    last = json.loads(before)
+    runner = Runner(tmp_path, dict(world["variables"], backup_min_interval="1h"))
+    proc = runner.run("backup.yml")
+    assert proc.returncode == 0 and recap(proc)["changed"] == 0, proc.stdout[-3000:]
+    out = proc.stdout
+    assert "backup:    SKIPPED - the last successful backup is younger than backup_min_interval (1h)" in out, out[-3000:]
+    assert "last:      %s %s (%s)" % (last["time"], last["path"], last["s3"]) in out
+    due = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(float(last["epoch"]) + 3600))
+    assert "next due:  " + due in out and "min)" in out
+    assert "-e backup_force=true" in out
+    assert open(record, "rb").read() == before and snaps(world) == files and objects(world["bucket"]) == keys
+    forced = runner.run("backup.yml", "-e", "backup_force=true")
+    assert forced.returncode == 0, forced.stdout[-3000:]
+    assert "SKIPPED" not in forced.stdout and json.load(open(record))["path"] != last["path"]
 
 
 def test_failed_backup_is_recorded(world, tmp_path):
@@ -135,15 +167,53 @@ def test_restore_playbook_from_s3_into_a_new_cluster(world, tmp_path_factory):
         check = runner.run("restore.yml", "--check")
         assert check.returncode == 0, check.stdout[-3000:]
         assert "kv-restore/" not in new.hvac().sys.list_mounted_secrets_engines()["data"]
+        # Finding 4: check mode says what it would do, never that it restored.
+        assert "restored:  would restore " in check.stdout and "check mode, nothing was sent" in check.stdout
+        assert "restored:  True" not in check.stdout and "restored:  yes" not in check.stdout
+        assert "init:      would write the source cluster's init material into " + new.init_file in check.stdout
         proc = runner.run("restore.yml")
         assert proc.returncode == 0, proc.stdout[-4000:]
-        assert "sealed nodes: 0" in proc.stdout
+        out = proc.stdout
+        assert "sealed nodes: 0" in out
+        assert "signature: valid (key hmac-" in out and "verified with restore_init_file" in out
+        assert re.search(r"read back: (\d+) of \1 KV secrets \(all\), all readable", out), out[-3000:]
+        assert "init:      %s now holds the restored data's keys and root token" % new.init_file in out
+        assert readme_labels() <= set(re.findall(r'"(\w[\w ]*?):\s', out)), readme_labels()
         client = new.hvac(token=False)
         client.token = world["cluster"].root_token
         body = client.secrets.kv.v2.read_secret_version("marker", mount_point="kv-restore", raise_on_deleted_version=True)
         assert body["data"]["data"] == {"v": marker}
+
+        # Finding 3: the runbooks work with the connection's init material after the forced restore ...
+        recovery = Runner(tmp_path_factory.mktemp("recovery-run"), dict(
+            heracles_vault_connection=connection_vars(new), unseal_recovery_wait_timeout=30))
+        healthy = recovery.run("unseal-recovery.yml")
+        assert healthy.returncode == 0 and "result:     HEALTHY" in healthy.stdout, healthy.stdout[-4000:]
+        # ... and the material it replaced, used again, is called what it is: not "permission denied" alone.
+        stale = glob.glob(new.init_file + ".*.replaced.bak")
+        assert len(stale) == 1 and stat.S_IMODE(os.stat(stale[0]).st_mode) == 0o600
+        old = dict(connection_vars(new), init_file=stale[0])
+        mismatch = Runner(tmp_path_factory.mktemp("stale-run"), dict(
+            heracles_vault_connection=old, unseal_recovery_wait_timeout=30, backup_dir=str(tmp_path_factory.mktemp("b"))))
+        for playbook, words in (("unseal-recovery.yml", "INIT MATERIAL MISMATCH"),
+                                ("backup.yml", "does not match this cluster's data")):
+            failed = mismatch.run(playbook, "--check")
+            assert failed.returncode != 0 and words in failed.stdout, failed.stdout[-4000:]
+            assert "forced restore" in failed.stdout
     finally:
         new.stop()
+
+
+def readme_labels():
+    """The report labels README's "Backups and disaster recovery" section shows for restore.yml."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    section = text[text.index("## Backups and disaster recovery"):]
+    block = section[section.index("restore.yml prints"):]
+    block = block[block.index("```"):]
+    block = block[3:block.index("```", 3)]
+    labels = set(re.findall(r"^(\w[\w ]*?):\s", block, re.M))
+    assert len(labels) >= 6, block
+    return labels
 
 
 def test_schedule_cron_and_systemd_units_idempotent(world, tmp_path):
