@@ -63,14 +63,14 @@ install_time:
 
 import datetime
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
 
 def key_status(client):
     """``GET /v1/sys/key-status`` -> (term, install_time as aware datetime, raw string)."""
-    data = client.adapter.get("/v1/sys/key-status")
-    data = data.get("data") or data
+    data = api.read_key_status(client)
     raw = data.get("install_time") or ""
     text = raw.rstrip("Z").split(".")[0]
     installed = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
@@ -93,7 +93,7 @@ def run_module():
         due = module.params["force"] or age >= window
         new_term = term
         if due and not module.check_mode:
-            client.adapter.post("/v1/sys/rotate")
+            api.rotate_encryption_key(client)
             new_term = key_status(client)[0]
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Rotating the encryption key (needs sudo on sys/rotate)")

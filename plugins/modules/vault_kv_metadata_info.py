@@ -92,21 +92,11 @@ missing:
 
 import time
 
-from ansible_collections.heracles.secrets.plugins.module_utils import kv
+from ansible_collections.heracles.secrets.plugins.module_utils import api, kv
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 from ansible_collections.heracles.secrets.plugins.module_utils.rollout import changed_epoch
 
 ROTATED_AT = "heracles_rotated_at"  # written by vault_kv_rotate
-
-
-def read_metadata(client, mount, path):
-    """``GET /v1/<mount>/metadata/<path>`` -> its data, or None when the path does not exist."""
-    try:
-        return client.secrets.kv.v2.read_secret_metadata(path=path, mount_point=mount)["data"]
-    except Exception as exc:  # noqa: BLE001
-        if exc.__class__.__name__ == "InvalidPath":
-            return None
-        raise
 
 
 def describe(meta):
@@ -149,7 +139,7 @@ def run_module():
     result = dict(changed=False, secrets={}, changed_at={}, missing=[])
     try:
         for path in paths:
-            meta = read_metadata(client, mount, path)
+            meta = api.read_secret_metadata(client, mount, path)
             info = describe(meta) if meta else None
             if info is None:
                 result["missing"].append(path)

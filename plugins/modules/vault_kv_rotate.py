@@ -108,22 +108,12 @@ destroyed:
 
 import time
 
-from ansible_collections.heracles.secrets.plugins.module_utils import kv
+from ansible_collections.heracles.secrets.plugins.module_utils import api, kv
 from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
 STAMP = "heracles_rotated_at"
 FIELDS = "heracles_rotated_fields"
-
-
-def read_metadata(client, mount, path):
-    """``GET /v1/<mount>/metadata/<path>`` -> dict or None."""
-    try:
-        return client.secrets.kv.v2.read_secret_metadata(path=path, mount_point=mount)["data"]
-    except Exception as exc:  # noqa: BLE001
-        if exc.__class__.__name__ == "InvalidPath":
-            return None
-        raise
 
 
 def versions_to_destroy(metadata, new_version, wanted):
@@ -143,20 +133,9 @@ def versions_to_destroy(metadata, new_version, wanted):
     return sorted(out)
 
 
-def run_module():
-    module = VaultModule(
-        argument_spec=dict(
-            mount=dict(type="str", required=True),
-            secrets=dict(type="dict", required=True, no_log=False),
-            prefix=dict(type="str"),
-            window=dict(type="str", default="30d"),
-            force=dict(type="bool", default=False),
-            destroy_versions=dict(type="list", elements="str", default=[]),
-        ),
-        supports_check_mode=True,
-    )
+def parse_input(module):
+    """(mount, window in seconds, {path: {field: policy}}) from the task; fails before any request."""
     p = module.params
-    mount = p["mount"].strip("/")
     try:
         window = parse_duration(p["window"])
         for item in p["destroy_versions"]:
@@ -170,62 +149,94 @@ def run_module():
             plan[clean] = fields
     except (ValueError, kv.SeedInputError) as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
+    return p["mount"].strip("/"), window, plan
 
+
+def find_due(module, client, mount, plan, window, now, result):
+    """[(path, metadata)] of the secrets to rotate now; the others go to ``result["in_window"]``."""
+    due = []
+    for path in sorted(plan):
+        meta = api.read_secret_metadata(client, mount, path)
+        if meta is None or not meta.get("current_version"):
+            module.fail_json(msg="%s/%s does not exist: seed it first (seed.yml); nothing was rotated" % (mount, path),
+                             **result)
+        stamp = float((meta.get("custom_metadata") or {}).get(STAMP) or 0)
+        if not module.params["force"] and stamp and now - stamp < window:
+            result["in_window"].append(dict(path=path, rotated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))))
+            continue
+        due.append((path, meta))
+    return due
+
+
+def rotate_secret(module, client, mount, path, meta, fields, now, result, diff):
+    """New values for ``fields`` of one secret (a cas write), its rotation stamp, old versions destroyed: True."""
+    entry = dict(path=path, fields=sorted(fields), previous_version=meta["current_version"])
+    diff["before"][path] = dict((f, kv.MASK) for f in fields)
+    diff["after"][path] = dict((f, kv.MASK_CHANGED) for f in fields)
+    if module.check_mode:
+        entry["version"] = None
+        result["rotated"].append(entry)
+        return True
+    current, version = kv.read_secret(client, mount, path)
+    desired = dict(current or {})
+    for field, policy in fields.items():
+        desired[field] = api.generate_password(client, policy)
+    entry["version"] = kv.write_secret(client, mount, path, desired, cas=version)
+    custom = dict(meta.get("custom_metadata") or {})
+    custom.update({STAMP: str(int(now)), FIELDS: ",".join(sorted(fields))})
+    api.update_metadata(client, mount, path, custom)
+    if module.params["destroy_versions"]:
+        refreshed = api.read_secret_metadata(client, mount, path)
+        doomed = versions_to_destroy(refreshed, entry["version"], module.params["destroy_versions"])
+        if doomed:
+            api.destroy_secret_versions(client, mount, path, doomed)
+            result["destroyed"][path] = doomed
+    result["rotated"].append(entry)
+    return True
+
+
+def plan_destroys(due, wanted, result):
+    """Check mode: the versions a real run would destroy after writing version current + 1."""
+    for path, meta in due:
+        doomed = versions_to_destroy(meta, meta["current_version"] + 1, wanted)
+        if doomed:
+            result["destroyed"][path] = doomed
+
+
+def run_module():
+    module = VaultModule(
+        argument_spec=dict(
+            mount=dict(type="str", required=True),
+            secrets=dict(type="dict", required=True, no_log=False),
+            prefix=dict(type="str"),
+            window=dict(type="str", default="30d"),
+            force=dict(type="bool", default=False),
+            destroy_versions=dict(type="list", elements="str", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    mount, window, plan = parse_input(module)
     client = module.client
     kv.require_password_policies(module, client, plan, "option secrets", "rotated")
     now = time.time()
     result = dict(rotated=[], in_window=[], destroyed={})
-    diff_before, diff_after = {}, {}
+    diff = dict(before={}, after={})
+    changed = False
     try:
-        due = []
-        for path in sorted(plan):
-            meta = read_metadata(client, mount, path)
-            if meta is None or not meta.get("current_version"):
-                module.fail_json(msg="%s/%s does not exist: seed it first (seed.yml); nothing was rotated" % (mount, path),
-                                 **result)
-            stamp = float((meta.get("custom_metadata") or {}).get(STAMP) or 0)
-            if not p["force"] and stamp and now - stamp < window:
-                result["in_window"].append(dict(path=path, rotated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))))
-                continue
-            due.append((path, meta))
+        due = find_due(module, client, mount, plan, window, now, result)
         for path, meta in due:
-            fields = plan[path]
-            entry = dict(path=path, fields=sorted(fields), previous_version=meta["current_version"])
-            diff_before[path] = dict((f, kv.MASK) for f in fields)
-            diff_after[path] = dict((f, kv.MASK_CHANGED) for f in fields)
-            if module.check_mode:
-                entry["version"] = None
-                result["rotated"].append(entry)
-                continue
-            current, version = kv.read_secret(client, mount, path)
-            desired = dict(current or {})
-            for field, policy in fields.items():
-                # GET sys/policies/password/<name>/generate
-                desired[field] = client.adapter.get("/v1/sys/policies/password/%s/generate" % policy)["data"]["password"]
-            entry["version"] = kv.write_secret(client, mount, path, desired, cas=version)
-            custom = dict(meta.get("custom_metadata") or {})
-            custom.update({STAMP: str(int(now)), FIELDS: ",".join(sorted(fields))})
-            client.adapter.post("/v1/%s/metadata/%s" % (mount, path), json={"custom_metadata": custom})
-            if p["destroy_versions"]:
-                refreshed = read_metadata(client, mount, path)
-                doomed = versions_to_destroy(refreshed, entry["version"], p["destroy_versions"])
-                if doomed:
-                    client.secrets.kv.v2.destroy_secret_versions(path=path, versions=doomed, mount_point=mount)
-                    result["destroyed"][path] = doomed
-            result["rotated"].append(entry)
+            changed |= rotate_secret(module, client, mount, path, meta, plan[path], now, result, diff)
         if module.check_mode and p["destroy_versions"]:
-            for path, meta in due:
-                doomed = versions_to_destroy(meta, meta["current_version"] + 1, p["destroy_versions"])
-                if doomed:
-                    result["destroyed"][path] = doomed
+            plan_destroys(due, p["destroy_versions"], result)
     except ValueError as exc:
         module.fail_json(msg="%s; the rotation itself was written" % exc, changed=True, **result)
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Rotating secrets in %s" % mount, changed=bool(result["rotated"]) and not module.check_mode,
                          **result)
-    result["changed"] = bool(result["rotated"])
+    result["changed"] = changed
     if module._diff:
-        result["diff"] = dict(before=diff_before, after=diff_after)
+        result["diff"] = diff
     module.exit_ok(**result)
 
 

@@ -68,13 +68,14 @@ revoked_prefixes:
   elements: dict
 """
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
 
 def accessor_alive(client, accessor):
     """``POST /v1/auth/token/lookup-accessor``: False when the token is gone."""
     try:
-        client.adapter.post("/v1/auth/token/lookup-accessor", json={"accessor": accessor})
+        api.lookup_accessor(client, accessor)
         return True
     except Exception as exc:  # noqa: BLE001
         if exc.__class__.__name__ == "InvalidRequest":  # 400 "invalid accessor": revoked or expired
@@ -88,7 +89,7 @@ def lease_count(client, prefix):
     while todo:
         base = todo.pop()
         try:
-            keys = (client.adapter.list("/v1/sys/leases/lookup/%s" % base) or {}).get("data", {}).get("keys", [])
+            keys = api.list_leases(client, base)
         except Exception as exc:  # noqa: BLE001
             if exc.__class__.__name__ == "InvalidPath":
                 continue
@@ -120,12 +121,12 @@ def run_module():
                 result["already_revoked_tokens"].append(accessor)
                 continue
             if not module.check_mode:
-                client.adapter.post("/v1/auth/token/revoke-accessor", json={"accessor": accessor})
+                api.revoke_accessor(client, accessor)
             result["revoked_tokens"].append(accessor)
         for prefix in p["lease_prefixes"]:
             found = lease_count(client, prefix)
             if found and not module.check_mode:
-                client.adapter.put("/v1/sys/leases/revoke-prefix/%s" % prefix.strip("/"))
+                api.revoke_prefix(client, prefix.strip("/"))
             if found:
                 result["revoked_prefixes"].append(dict(prefix=prefix, leases=found))
     except Exception as exc:  # noqa: BLE001

@@ -24,9 +24,9 @@ MODULE_UTILS = os.path.join(ROOT, "plugins", "module_utils")
 STILL_DIRECT = {
     "vault_raft_snapshot",
     # not yet converted
-    "vault_audit", "vault_auth_kubernetes", "vault_encryption_key", "vault_eso_check", "vault_init",
-    "vault_kv_metadata_info", "vault_kv_rotate", "vault_kv_seed", "vault_mount", "vault_policy", "vault_raft",
-    "vault_rekey", "vault_revoke", "vault_status_info", "vault_unseal",
+    "vault_audit", "vault_auth_kubernetes", "vault_eso_check", "vault_init",
+    "vault_kv_seed", "vault_mount", "vault_policy", "vault_raft",
+    "vault_rekey", "vault_status_info", "vault_unseal",
 }
 HVAC_ATTRIBUTES = {"adapter", "sys", "secrets", "auth"}
 GENERIC_CALLS = {"read", "list", "write", "write_data", "delete"}
