@@ -234,3 +234,23 @@ def test_schedule_cron_and_systemd_units_idempotent(world, tmp_path):
     service = (units / "heracles-vault-backup.service").read_text()
     assert "OnCalendar=*-*-* 02:00:00" in timer and "Persistent=true" in timer
     assert "Type=oneshot" in service and "playbooks/backup.yml" in service
+
+
+def test_signing_with_a_kms_hmac_key(world, tmp_path):
+    """signing_kms_key_id: GenerateMac signs, VerifyMac checks; only the configured key verifies."""
+    kms = boto3.client("kms", endpoint_url=world["bucket"]["endpoint"], region_name="us-east-1")
+    key, other = [kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"] for dummy in range(2)]
+    via = dict(signing_kms_region="us-east-1", signing_kms_endpoint_url=world["bucket"]["endpoint"])
+    path = str(tmp_path / "kms.snap")
+    saved = run_module("vault_raft_snapshot", world["cluster"].conn(path=path, signing_kms_key_id=key["KeyId"], **via))
+    assert not saved.failed, saved
+    assert saved["signature"]["alg"] == "kms-hmac-sha256" and saved["signature"]["key_id"] == key["Arn"]
+    assert saved["signature"]["status"] == "valid" and "signing_key" not in saved  # nothing added to the init material
+    good = run_module("vault_raft_snapshot", world["cluster"].conn(path=path, state="verified",
+                                                                   signing_kms_key_id=key["Arn"], **via))
+    assert not good.failed and good["signature"]["verified_with"] == "KMS key " + key["Arn"], good
+    for args, words in ((dict(signing_kms_key_id=other["KeyId"], **via), "is signed with key " + key["Arn"]),
+                        ({}, "is signed with key " + key["Arn"]),
+                        (dict(signing_kms_key_id=world["bucket"]["key_id"], **via), "is not an HMAC key")):
+        res = run_module("vault_raft_snapshot", world["cluster"].conn(path=path, state="verified", **args))
+        assert res.failed and words in res["msg"], (args, res["msg"])
