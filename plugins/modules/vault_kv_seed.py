@@ -160,6 +160,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.common.warnings import get_deprecations, get_warnings
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils import errors
 from ansible_collections.heracles.secrets.plugins.module_utils import kv
 from ansible_collections.heracles.secrets.plugins.module_utils import retry
@@ -221,9 +222,8 @@ class Seeder:
         for field, policy in self.generate.get(path, {}).items():
             if (current and field in current) or field in self.secrets[path]:
                 continue
-            # GET sys/policies/password/<name>/generate: read-only, so check mode may call it too.
-            resp = self.client.adapter.get("/v1/sys/policies/password/%s/generate" % policy)
-            out[field] = resp["data"]["password"]
+            # read-only, so check mode may call it too
+            out[field] = api.generate_password(self.client, policy)
         return out
 
     def seed_one(self, path):
@@ -311,6 +311,52 @@ class Seeder:
                     self.versions[path] = version
 
 
+def connect(module):
+    """The shared client with a connection pool as large as ``concurrency``; it becomes the module's client."""
+    try:
+        module._client = client_mod.build_client(module.params, pool_size=module.params["concurrency"])
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Connecting to Vault")
+    return module._client
+
+
+def prune(module, client, seeder, secrets):
+    """Delete the secrets under ``prefix`` that are not declared (not in check mode); returns their paths."""
+    p = module.params
+    deleted = []
+    try:
+        existing = kv.list_paths(client, seeder.mount, p["prefix"])
+        deleted = [x for x in existing if x not in secrets]
+        if not module.check_mode:
+            for path in deleted:
+                kv.delete_secret(client, seeder.mount, path)
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Pruning %s/%s" % (p["mount"], p["prefix"]), changed=True)
+    for path in deleted:
+        seeder.diffs[path] = dict(before=MASKED_DELETED, after=None)
+    return deleted
+
+
+def summary(module, seeder, paths, deleted, started):
+    """The module's result: counts and paths by action, versions written, and the diff when asked."""
+    by = dict(create=[], update=[], unchanged=[], conflict=[])
+    for path in paths:
+        by[seeder.results[path]].append(path)
+    result = dict(
+        changed=bool(by["create"] or by["update"] or deleted),
+        created=len(by["create"]), updated=len(by["update"]), unchanged=len(by["unchanged"]), deleted=len(deleted),
+        paths=dict(created=by["create"], updated=by["update"], unchanged=by["unchanged"], deleted=deleted,
+                   conflicts=by["conflict"]),
+        conflicts=by["conflict"],
+        versions=seeder.versions,
+        seconds=round(time.time() - started, 3),
+    )
+    if module._diff:
+        result["diff"] = dict(before=dict((k, v["before"]) for k, v in seeder.diffs.items()),
+                              after=dict((k, v["after"]) for k, v in seeder.diffs.items()))
+    return result
+
+
 def run_module():
     module = VaultModule(
         argument_spec=dict(
@@ -328,11 +374,7 @@ def run_module():
     secrets, generate = validate(module)
     started = time.time()
     p = module.params
-    try:
-        client = client_mod.build_client(p, pool_size=p["concurrency"])
-        module._client = client
-    except Exception as exc:  # noqa: BLE001
-        module.fail_from(exc, "Connecting to Vault")
+    client = connect(module)
 
     kv.require_password_policies(module, client, generate, "generate", "written")
     seeder = Seeder(module, client, secrets, generate)
@@ -343,40 +385,14 @@ def run_module():
         seeder.errors.append((None, exc))
     if seeder.errors:
         fail_partial(module, seeder, paths)
+    deleted = prune(module, client, seeder, secrets) if p["prune"] else []
 
-    deleted = []
-    if p["prune"]:
-        try:
-            existing = kv.list_paths(client, seeder.mount, p["prefix"])
-            deleted = [x for x in existing if x not in secrets]
-            if not module.check_mode:
-                for path in deleted:
-                    kv.delete_secret(client, seeder.mount, path)
-        except Exception as exc:  # noqa: BLE001
-            module.fail_from(exc, "Pruning %s/%s" % (p["mount"], p["prefix"]), changed=True)
-        for path in deleted:
-            seeder.diffs[path] = dict(before=MASKED_DELETED, after=None)
-
-    by = dict(create=[], update=[], unchanged=[], conflict=[])
-    for path in paths:
-        by[seeder.results[path]].append(path)
-    result = dict(
-        changed=bool(by["create"] or by["update"] or deleted),
-        created=len(by["create"]), updated=len(by["update"]), unchanged=len(by["unchanged"]), deleted=len(deleted),
-        paths=dict(created=by["create"], updated=by["update"], unchanged=by["unchanged"], deleted=deleted,
-                   conflicts=by["conflict"]),
-        conflicts=by["conflict"],
-        versions=seeder.versions,
-        seconds=round(time.time() - started, 3),
-    )
-    if module._diff:
-        result["diff"] = dict(before=dict((k, v["before"]) for k, v in seeder.diffs.items()),
-                              after=dict((k, v["after"]) for k, v in seeder.diffs.items()))
+    result = summary(module, seeder, paths, deleted, started)
     msg = None
-    if by["conflict"]:
+    if result["conflicts"]:
         msg = ("%d secret(s) kept changing under another writer and were not written: %s. "
                "Rerun when the other writer is done; everything else was applied"
-               % (len(by["conflict"]), ", ".join(by["conflict"][:10])))
+               % (len(result["conflicts"]), ", ".join(result["conflicts"][:10])))
     lean = lean_masking(module.params, module.no_log_values, dict(result, msg=msg, **module.endpoint_info()))
     if lean is not None:
         result["invocation"], module.no_log_values = lean
@@ -398,7 +414,7 @@ def fail_partial(module, seeder, paths):
         if seeder.results.get(name) in by:
             by[seeder.results[name]].append(name)
     unanswered = sorted(seeder.unanswered)
-    message, hint = errors.describe(exc, url=seeder.client.adapter.base_uri,
+    message, hint = errors.describe(exc, url=client_mod.current_address(seeder.client),
                                     what="Seeding %s%s" % (seeder.mount, " (at %s)" % path if path else ""))
     facts = ["%d secret(s) created and %d updated before the failure, %d not attempted"
              % (len(by["create"]), len(by["update"]), sum(1 for n in paths if seeder.results.get(n) == "skipped"))]

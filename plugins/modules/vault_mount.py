@@ -111,6 +111,7 @@ mount:
 
 import time
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
@@ -119,19 +120,22 @@ LIST_KEYS = ("audit_non_hmac_request_keys", "audit_non_hmac_response_keys", "pas
              "allowed_response_headers")
 
 
-def table_path(kind):
-    return "/v1/sys/auth" if kind == "auth" else "/v1/sys/mounts"
+# The same calls for the two mount tables: sys/mounts (kind=secret) and sys/auth (kind=auth).
+MOUNT_CALLS = dict(
+    secret=dict(table=api.list_mounted_secrets_engines, tuning=api.read_mount_configuration,
+                enable=api.enable_secrets_engine, tune=api.tune_mount_configuration, disable=api.disable_secrets_engine),
+    auth=dict(table=api.list_auth_methods, tuning=api.read_auth_method_tuning,
+              enable=api.enable_auth_method, tune=api.tune_auth_method, disable=api.disable_auth_method),
+)
 
 
 def read_mount(client, kind, path):
-    """``GET /v1/sys/{mounts,auth}`` entry for ``path`` plus its ``.../tune``; None when absent."""
-    table = client.adapter.get(table_path(kind))
-    entries = table.get("data") or table
-    entry = entries.get(path + "/")
+    """The ``sys/{mounts,auth}`` entry for ``path`` plus its ``.../tune``; None when absent."""
+    calls = MOUNT_CALLS[kind]
+    entry = calls["table"](client).get(path + "/")
     if entry is None:
         return None
-    tune = client.adapter.get("%s/%s/tune" % (table_path(kind), path))
-    tune = tune.get("data") or tune
+    tune = calls["tuning"](client, path)
     return dict(type=entry.get("type"), description=entry.get("description") or "",
                 options=entry.get("options") or {}, local=entry.get("local"), config=tune)
 
@@ -168,11 +172,106 @@ def wait_kv_ready(client, path, timeout):
     deadline = time.time() + timeout
     while True:
         try:
-            return client.adapter.get("/v1/%s/config" % path)
+            return api.read_kv_config(client, path)
         except Exception:  # noqa: BLE001 - retried until the deadline
             if time.time() >= deadline:
                 raise
             time.sleep(0.25)
+
+
+def check_input(module):
+    """(path, options as strings, whether it is KV version 2), checked before any request."""
+    p = module.params
+    path = p["path"].strip("/")
+    if not path or path.startswith("sys") or path in ("auth", "cubbyhole", "identity"):
+        module.fail_json(msg="path %r is reserved or empty; choose another mount path" % p["path"])
+    try:
+        for key in TTL_KEYS:
+            if (p["config"] or {}).get(key) is not None:
+                parse_duration(p["config"][key])
+    except ValueError as exc:
+        module.fail_json(msg="config: %s; nothing was changed" % exc)
+    options = dict((k, str(v)) for k, v in (p["options"] or {}).items())
+    is_kv2 = p["type"] == "kv" and options.get("version") == "2"
+    if p["kv_config"] and not is_kv2:
+        module.fail_json(msg="kv_config applies only to type=kv with options.version=2")
+    return path, options, is_kv2
+
+
+def remove_mount(module, client, path, current, before):
+    """state=absent: disable the mount if it exists (its data goes with it), then exit."""
+    changed = current is not None
+    if changed and not module.check_mode:
+        try:
+            MOUNT_CALLS[module.params["kind"]]["disable"](client, path)
+        except Exception as exc:  # noqa: BLE001
+            module.fail_from(exc, "Disabling %s" % path)
+    result = dict(created=False, tuned=[], changed=changed)
+    if module._diff:
+        result["diff"] = dict(before=before or {}, after={})
+    module.exit_ok(**result)
+
+
+def refuse_replacement(module, path, current, options):
+    """Fail when the existing mount is of another type or the task would downgrade KV 2 to 1."""
+    p = module.params
+    if current is not None and current["type"] != p["type"]:
+        module.fail_json(msg="%s is already a %s mount, not %s; replacing it would destroy its data. Disable it "
+                             "deliberately (state=absent) or choose another path" % (path, current["type"], p["type"]))
+    if current is not None and current["type"] == "kv" and current["options"].get("version") == "2" \
+            and options.get("version") == "1":
+        module.fail_json(msg="%s is KV version 2; Vault cannot downgrade it to version 1" % path)
+
+
+def tune_changes(p, current, options):
+    """The ``.../tune`` body for what differs on an existing mount: description, config, options."""
+    tune = {}
+    if p["description"] is not None and p["description"] != current["description"]:
+        tune["description"] = p["description"]
+    tune.update(config_changes(current["config"], p["config"]))
+    if options and any(current["options"].get(k) != v for k, v in options.items()):
+        tune["options"] = options
+    return tune
+
+
+def ensure_mount(module, client, path, current, tune, options, is_kv2, written):
+    """Enable the mount, or tune what differs; wait until a new KV v2 mount answers. True when it changes."""
+    p = module.params
+    calls = MOUNT_CALLS[p["kind"]]
+    if not module.check_mode:
+        if current is None:
+            calls["enable"](client, p["type"], path, description=p["description"] or "", config=p["config"] or {},
+                            options=options, local=p["local"])
+            written.append("mount")
+        elif tune:
+            calls["tune"](client, path, tune)
+            written.append("tune")
+        if is_kv2 and (current is None or "options" in tune):
+            wait_kv_ready(client, path, p["upgrade_timeout"])
+    return current is None or bool(tune)
+
+
+def ensure_kv_config(module, client, path, current, is_kv2, result, written):
+    """Write ``kv_config`` to ``<path>/config`` when it differs (adds ``kv_config.<key>`` to tuned). True if so."""
+    p = module.params
+    if not (is_kv2 and p["kv_config"]):
+        return False
+    have = {} if (current is None and module.check_mode) else api.read_kv_config(client, path)
+    kv_changes = kv_config_changes(have, p["kv_config"])
+    if not kv_changes:
+        return False
+    result["tuned"] = sorted(set(result["tuned"]) | set("kv_config.%s" % k for k in kv_changes))
+    if not module.check_mode:
+        api.configure_kv(client, path, p["kv_config"])
+        written.append("kv_config")
+    return True
+
+
+def planned_diff(p, current, before, options, tune):
+    planned = dict(type=p["type"], description=p["description"] if p["description"] is not None
+                   else (current or {}).get("description", ""), options=options or (current or {}).get("options", {}))
+    planned["tune"] = dict(tune) if current is not None else dict(p["config"] or {})
+    return dict(before=before or {}, after=planned)
 
 
 def run_module():
@@ -193,96 +292,33 @@ def run_module():
         supports_check_mode=True,
     )
     p = module.params
-    path = p["path"].strip("/")
-    if not path or path.startswith("sys") or path in ("auth", "cubbyhole", "identity"):
-        module.fail_json(msg="path %r is reserved or empty; choose another mount path" % p["path"])
-    try:
-        for key in TTL_KEYS:
-            if (p["config"] or {}).get(key) is not None:
-                parse_duration(p["config"][key])
-    except ValueError as exc:
-        module.fail_json(msg="config: %s; nothing was changed" % exc)
-    options = dict((k, str(v)) for k, v in (p["options"] or {}).items())
-    is_kv2 = p["type"] == "kv" and options.get("version") == "2"
-    if p["kv_config"] and not is_kv2:
-        module.fail_json(msg="kv_config applies only to type=kv with options.version=2")
-
+    path, options, is_kv2 = check_input(module)
     client = module.client
-    result = dict(created=False, tuned=[])
     try:
         current = read_mount(client, p["kind"], path)
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Reading mount %s" % path)
     before = current and dict(type=current["type"], description=current["description"], options=current["options"])
-
     if p["state"] == "absent":
-        changed = current is not None
-        if changed and not module.check_mode:
-            try:
-                client.adapter.delete("%s/%s" % (table_path(p["kind"]), path))
-            except Exception as exc:  # noqa: BLE001
-                module.fail_from(exc, "Disabling %s" % path)
-        result.update(changed=changed)
-        if module._diff:
-            result["diff"] = dict(before=before or {}, after={})
-        module.exit_ok(**result)
+        remove_mount(module, client, path, current, before)
+    refuse_replacement(module, path, current, options)
 
-    if current is not None and current["type"] != p["type"]:
-        module.fail_json(msg="%s is already a %s mount, not %s; replacing it would destroy its data. Disable it "
-                             "deliberately (state=absent) or choose another path" % (path, current["type"], p["type"]))
-    if current is not None and current["type"] == "kv" and current["options"].get("version") == "2" \
-            and options.get("version") == "1":
-        module.fail_json(msg="%s is KV version 2; Vault cannot downgrade it to version 1" % path)
-
-    changed = False
-    tune = {}
-    if current is None:
-        changed = result["created"] = True
-    else:
-        if p["description"] is not None and p["description"] != current["description"]:
-            tune["description"] = p["description"]
-        tune.update(config_changes(current["config"], p["config"]))
-        if options and any(current["options"].get(k) != v for k, v in options.items()):
-            tune["options"] = options
-        result["tuned"] = sorted(tune)
-        changed = bool(tune)
-
-    written = False  # whether any write reached Vault: what `changed` says if a later step fails
+    tune = {} if current is None else tune_changes(p, current, options)
+    result = dict(created=current is None, tuned=sorted(tune))
+    written = []  # the writes that reached Vault: what `changed` says if a later step fails
     try:
-        if not module.check_mode:
-            if current is None:
-                body = dict(type=p["type"], description=p["description"] or "", config=p["config"] or {},
-                            options=options, local=p["local"])
-                client.adapter.post("%s/%s" % (table_path(p["kind"]), path), json=body)
-                written = True
-            elif tune:
-                client.adapter.post("%s/%s/tune" % (table_path(p["kind"]), path), json=tune)
-                written = True
-            if is_kv2 and (current is None or "options" in tune):
-                wait_kv_ready(client, path, p["upgrade_timeout"])
-        if is_kv2 and p["kv_config"]:
-            have = {} if (current is None and module.check_mode) else \
-                (client.adapter.get("/v1/%s/config" % path).get("data") or {})
-            kv_changes = kv_config_changes(have, p["kv_config"])
-            if kv_changes:
-                changed = True
-                result["tuned"] = sorted(set(result["tuned"]) | set("kv_config.%s" % k for k in kv_changes))
-                if not module.check_mode:
-                    client.adapter.post("/v1/%s/config" % path, json=p["kv_config"])
-                    written = True
+        changed = ensure_mount(module, client, path, current, tune, options, is_kv2, written)
+        changed |= ensure_kv_config(module, client, path, current, is_kv2, result, written)
         after = read_mount(client, p["kind"], path) if not module.check_mode else None
     except Exception as exc:  # noqa: BLE001
-        result["created"] = result["created"] and written
-        module.fail_from(exc, "Configuring mount %s" % path, changed=written, **result)
+        result["created"] = result["created"] and bool(written)
+        module.fail_from(exc, "Configuring mount %s" % path, changed=bool(written), **result)
 
     result.update(changed=changed)
     if after is not None:
         result["mount"] = after
     if module._diff:
-        planned = dict(type=p["type"], description=p["description"] if p["description"] is not None
-                       else (current or {}).get("description", ""), options=options or (current or {}).get("options", {}))
-        planned["tune"] = dict(tune) if current is not None else dict(p["config"] or {})
-        result["diff"] = dict(before=before or {}, after=planned)
+        result["diff"] = planned_diff(p, current, before, options, tune)
     module.exit_ok(**result)
 
 

@@ -103,6 +103,7 @@ unchanged:
 import fnmatch
 import uuid
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
 BUILTIN = ("root", "default")
@@ -134,51 +135,8 @@ def local_syntax_error(text, policy_type="acl"):
     return None
 
 
-class PolicyAPI:
-    """``/v1/sys/policies/<type>``: the same four calls for ACL and password policies."""
-
-    def __init__(self, client, policy_type):
-        self.adapter = client.adapter
-        self.base = "/v1/sys/policies/%s" % policy_type
-
-    def names(self):
-        """``LIST /v1/sys/policies/<type>``."""
-        try:
-            return (self.adapter.list(self.base) or {}).get("data", {}).get("keys", [])
-        except Exception as exc:  # noqa: BLE001
-            if exc.__class__.__name__ == "InvalidPath":
-                return []  # no password policy yet
-            raise
-
-    def read(self, name):
-        """``GET /v1/sys/policies/<type>/<name>`` -> text or None."""
-        try:
-            return self.adapter.get("%s/%s" % (self.base, name))["data"]["policy"]
-        except Exception as exc:  # noqa: BLE001
-            if exc.__class__.__name__ == "InvalidPath":
-                return None
-            raise
-
-    def write(self, name, text):
-        self.adapter.post("%s/%s" % (self.base, name), json={"policy": text})
-
-    def delete(self, name):
-        self.adapter.delete("%s/%s" % (self.base, name))
-
-
-def run_module():
-    module = VaultModule(
-        argument_spec=dict(
-            name=dict(type="str"),
-            policy=dict(type="str"),
-            policies=dict(type="dict", default={}),
-            policy_type=dict(type="str", default="acl", choices=["acl", "password"]),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            exclusive=dict(type="bool", default=False),
-            keep=dict(type="list", elements="str", default=[]),
-        ),
-        supports_check_mode=True,
-    )
+def declared_policies(module):
+    """{name: HCL text} from name/policy and policies, checked locally; fails before any request."""
     p = module.params
     declared = dict(p["policies"] or {})
     if p["name"]:
@@ -196,41 +154,71 @@ def run_module():
             module.fail_json(msg="exclusive=true with no declared policy would delete every policy; refusing")
     if p["policy_type"] == "acl" and "root" in declared:
         module.fail_json(msg="the root policy is built in and cannot be managed")
+    return declared
 
-    api = PolicyAPI(module.client, p["policy_type"])
-    builtin = BUILTIN if p["policy_type"] == "acl" else ()
+
+def plan_changes(module, client, declared):
+    """Reads only: (result with created/updated/deleted/unchanged names, texts before, texts after)."""
+    p = module.params
+    kind = p["policy_type"]
+    builtin = BUILTIN if kind == "acl" else ()
     result = dict(created=[], updated=[], deleted=[], unchanged=[])
     before, after = {}, {}
-    try:
-        existing = api.names()
-        if p["state"] == "absent":
-            result["deleted"] = sorted(n for n in declared if n in existing and n not in builtin)
-        else:
-            current = dict((n, api.read(n)) for n in declared if n in existing)
-            for name in sorted(declared):
-                if name not in current:
-                    result["created"].append(name)
-                elif normalize(current[name]) != normalize(declared[name]):
-                    result["updated"].append(name)
-                    before[name] = current[name]
-                else:
-                    result["unchanged"].append(name)
-            for name in result["created"] + result["updated"]:
-                after[name] = declared[name]
-            if p["exclusive"]:
-                result["deleted"] = sorted(n for n in existing if n not in declared and n not in builtin
-                                           and not any(fnmatch.fnmatch(n, pat) for pat in p["keep"]))
-        for name in result["deleted"]:
-            before[name] = api.read(name)
+    existing = api.list_policies(client, kind)
+    if p["state"] == "absent":
+        result["deleted"] = sorted(n for n in declared if n in existing and n not in builtin)
+    else:
+        current = dict((n, api.read_policy(client, n, kind)) for n in declared if n in existing)
+        for name in sorted(declared):
+            if name not in current:
+                result["created"].append(name)
+            elif normalize(current[name]) != normalize(declared[name]):
+                result["updated"].append(name)
+                before[name] = current[name]
+            else:
+                result["unchanged"].append(name)
+        for name in result["created"] + result["updated"]:
+            after[name] = declared[name]
+        if p["exclusive"]:
+            result["deleted"] = sorted(n for n in existing if n not in declared and n not in builtin
+                                       and not any(fnmatch.fnmatch(n, pat) for pat in p["keep"]))
+    for name in result["deleted"]:
+        before[name] = api.read_policy(client, name, kind)
+    return result, before, after
 
-        changed = bool(result["created"] or result["updated"] or result["deleted"])
-        if changed and not module.check_mode:
-            to_write = result["created"] + result["updated"]
-            validate_on_server(module, api, dict((n, declared[n]) for n in to_write))
-            for name in to_write:
-                api.write(name, declared[name])
-            for name in result["deleted"]:
-                api.delete(name)
+
+def apply_changes(module, client, declared, result):
+    """Write the created and updated policies (each parsed by the server first), delete the others; True if any."""
+    kind = module.params["policy_type"]
+    changed = bool(result["created"] or result["updated"] or result["deleted"])
+    if changed and not module.check_mode:
+        to_write = result["created"] + result["updated"]
+        validate_on_server(module, client, dict((n, declared[n]) for n in to_write))
+        for name in to_write:
+            api.create_or_update_policy(client, name, declared[name], kind)
+        for name in result["deleted"]:
+            api.delete_policy(client, name, kind)
+    return changed
+
+
+def run_module():
+    module = VaultModule(
+        argument_spec=dict(
+            name=dict(type="str"),
+            policy=dict(type="str"),
+            policies=dict(type="dict", default={}),
+            policy_type=dict(type="str", default="acl", choices=["acl", "password"]),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            exclusive=dict(type="bool", default=False),
+            keep=dict(type="list", elements="str", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    declared = declared_policies(module)
+    client = module.client
+    try:
+        result, before, after = plan_changes(module, client, declared)
+        changed = apply_changes(module, client, declared, result)
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Managing ACL policies")
     result["changed"] = changed
@@ -240,19 +228,20 @@ def run_module():
     module.exit_ok(**result)
 
 
-def validate_on_server(module, api, policies):
+def validate_on_server(module, client, policies):
     """Let the server parse each policy under a throw-away name first: all or nothing."""
+    kind = module.params["policy_type"]
     probe = "heracles-validate-%s" % uuid.uuid4().hex[:12]
     try:
         for name, text in sorted(policies.items()):
             try:
-                api.write(probe, text)
+                api.create_or_update_policy(client, probe, text, kind)
             except Exception as exc:  # noqa: BLE001
                 errors = "; ".join(getattr(exc, "errors", None) or [str(exc)])
                 module.fail_json(msg="policy %r does not parse: %s; nothing was changed" % (name, errors))
     finally:
         try:
-            api.delete(probe)
+            api.delete_policy(client, probe, kind)
         except Exception:  # noqa: BLE001 - best effort: the probe policy is attached to no token
             pass
 

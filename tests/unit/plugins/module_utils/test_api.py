@@ -25,7 +25,7 @@ STILL_DIRECT = {
     "vault_raft_snapshot",
     # not yet converted
     "vault_audit", "vault_auth_kubernetes", "vault_eso_check", "vault_init",
-    "vault_kv_seed", "vault_mount", "vault_policy", "vault_raft",
+    "vault_raft",
     "vault_rekey", "vault_status_info", "vault_unseal",
 }
 HVAC_ATTRIBUTES = {"adapter", "sys", "secrets", "auth"}
