@@ -234,7 +234,7 @@ def measure_database(target, workdir, ours_bin, n, repeats):
             db_name="pg", default_ttl="10m", max_ttl="1h",
             creation_statements=['CREATE ROLE "{{name}}" WITH LOGIN PASSWORD \'{{password}}\' VALID UNTIL \'{{expiration}}\';'],
             revocation_statements=['DROP ROLE IF EXISTS "{{name}}";']))
-        args = dict(target.connection_vars(), mount=DB_MOUNT, role=DB_ROLE, count=n, concurrency=4)
+        args = dict(target.connection_vars(), mount=DB_MOUNT, database_role=DB_ROLE, count=n, concurrency=4)
 
         def raw(threads):
             client = hvac.Client(url=target.leader(), verify=target.ca_cert, token=target.token)

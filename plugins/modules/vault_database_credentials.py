@@ -13,7 +13,7 @@ module: vault_database_credentials
 short_description: Issue dynamic database credentials of a role, kept only in an encrypted file
 version_added: "0.2.0"
 description:
-  - Issues O(count) credentials of role O(role) (C(GET /v1/<mount>/creds/<role>)), O(concurrency) at a time, over one
+  - Issues O(count) credentials of role O(database_role) (C(GET /v1/<mount>/creds/<role>)), O(concurrency) at a time, over one
     pooled, leader-following client, so a leader lost mid-way is followed to the new one and the request retried.
   - The passwords never reach the task's result. With O(dest) the credentials (username, password, lease id and TTL)
     are written to an ansible-vault (AES256) file, mode 0600, for a job or an operator that needs one (a migration,
@@ -41,8 +41,10 @@ options:
     description: Path of the database secrets engine.
     type: str
     required: true
-  role:
-    description: The role to issue credentials of.
+  database_role:
+    description:
+      - The database role to issue credentials of.
+      - Not O(role), which is the login role of O(auth_method=kubernetes) or O(auth_method=approle).
     type: str
     required: true
   count:
@@ -65,7 +67,7 @@ EXAMPLES = r"""
 - name: A credential for a schema migration, kept encrypted
   heracles.secrets.vault_database_credentials:
     mount: database-prod
-    role: payments-rw
+    database_role: payments-rw
     dest: /run/heracles/migration-credential.vault
     dest_password_file: ~/.vault-pass
 """
@@ -145,7 +147,7 @@ def run_module():
     module = VaultModule(
         argument_spec=dict(
             mount=dict(type="str", required=True),
-            role=dict(type="str", required=True),
+            database_role=dict(type="str", required=True),
             count=dict(type="int", default=1),
             concurrency=dict(type="int", default=4),
             dest=dict(type="path"),
@@ -170,7 +172,7 @@ def run_module():
                                  % (p["dest_password_file"], exc.strerror))
         if not vault_password:
             module.fail_json(msg="dest_password_file %s is empty; nothing was issued" % p["dest_password_file"])
-    mount, role = p["mount"].strip("/"), p["role"].strip("/")
+    mount, role = p["mount"].strip("/"), p["database_role"].strip("/")
     client = module.client
     if module.check_mode:
         module.exit_ok(changed=True, issued=[], seconds=0.0)

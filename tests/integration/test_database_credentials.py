@@ -375,7 +375,7 @@ def test_a_leader_killed_during_issuance_is_survived(configured):
     cluster, pg = configured["cluster"], configured["pg"]
     count = 60
     before = set(pg.roles("v-"))
-    run = start_module("vault_database_credentials", cluster.conn(mount=MOUNT, role="payments-rw", count=count,
+    run = start_module("vault_database_credentials", cluster.conn(mount=MOUNT, database_role="payments-rw", count=count,
                                                                   concurrency=2))
     try:
         wait_for("credentials being issued", lambda: len(set(pg.roles("v-")) - before) >= 10 or not run.running(),

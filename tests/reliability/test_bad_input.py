@@ -275,7 +275,7 @@ CASES = [
          lambda w: w.conn(mount="database-never-%s" % SFX, window="soon"),
          ["not a duration: 'soon'", "nothing was rotated"], "mounts"),
     case("vault_database_credentials-count-zero", "vault_database_credentials",
-         lambda w: w.conn(mount="database-never-%s" % SFX, role="app-ro", count=0),
+         lambda w: w.conn(mount="database-never-%s" % SFX, database_role="app-ro", count=0),
          ["count and concurrency must be at least 1", "nothing was issued"], "mounts"),
     # -- secret data
     case("vault_kv_seed-null-field-value", "vault_kv_seed",
