@@ -75,9 +75,11 @@ def encrypt_with_ansible_vault(plain_path, password_file):
 
 
 def key_needles(material):
-    """Unseal/recovery keys in base64 and hex, and the root token, from decrypted init material."""
+    """Unseal/recovery keys and snapshot signing keys in base64 and hex, and the root token, from decrypted init
+    material."""
     out = set()
-    for key in (material.get("unseal_keys_b64") or []) + (material.get("recovery_keys_b64") or []):
+    signing = [entry["key_b64"] for entry in keystore.signing_keys(material)]
+    for key in (material.get("unseal_keys_b64") or []) + (material.get("recovery_keys_b64") or []) + signing:
         out.add(key)
         out.add(binascii.hexlify(base64.b64decode(key)).decode())
     if material.get("root_token"):
@@ -323,8 +325,9 @@ def test_no_value_key_or_token_anywhere(stack):
     canaries = [v for values in stack.canaries.values() for v in values.values()]
     assert set(canaries) <= stack.needles
     # 6 canaries, 4 generated values at 2+ versions, 5 unseal keys before and 5 after the rekey (base64 and hex),
-    # the root token, the stolen token
-    assert len(stack.needles) >= 6 + 4 * 2 + 20 + 2, len(stack.needles)
+    # the snapshot signing key the first backup created (base64 and hex), the root token, the stolen token
+    assert len(stack.needles) >= 6 + 4 * 2 + 20 + 2 + 2, len(stack.needles)
+    assert keystore.signing_keys(stack.material()), "site.yml's backup created no snapshot signing key"
     names = [name for name, dummy in stack.results]
     for playbook in ("site.yml", "unseal-recovery.yml", "rotate.yml", "leak-response.yml", "eso-sync.yml",
                      "audit-report.yml", "backup-schedule.yml", "restore.yml", "down.yml"):
