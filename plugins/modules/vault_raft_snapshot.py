@@ -29,8 +29,8 @@ description:
     or to C(snapshot-force) with O(force=true) for a snapshot taken on another cluster. A truncated, corrupt,
     extended or unsigned file, or one whose signature does not match, is refused before anything is sent (O(force)
     never overrides that; only O(allow_unsigned) does). When the server refuses the snapshot the message says what is
-    known: signed on another cluster (force it with that cluster's init material), signed on this cluster before its
-    keys changed, or unsigned (from elsewhere or altered: the two cannot be told apart, do not force it).
+    known - signed on another cluster (force it with that cluster's init material), signed on this cluster before its
+    keys changed, or unsigned (from elsewhere or altered, which cannot be told apart; do not force it).
   - After a restore it waits until the cluster has a leader again, unseals every node with the keys from
     O(restore_init_file) when the data is sealed with another cluster's keys, and with O(adopt_init_material) writes
     that init material into this connection's init store (the replaced one is kept as a C(.bak)), so the runbooks

@@ -18,7 +18,7 @@ description:
     metadata. An object with the same name, sha256 and signature is left alone.
   - V(state=fetched) downloads O(key), or the newest snapshot under the prefix with O(latest=true), to O(path)
     (mode 0600, checked against the recorded sha256, renamed into place only when complete) and writes the signature
-    from the metadata to C(<path>.sig). This module does not hold the signing keys: the signature is checked by
+    from the metadata to C(<path>.sig). This module does not hold the signing keys; the signature is checked by
     M(heracles.secrets.vault_raft_snapshot) (V(verified), V(restored)).
   - V(state=listed) returns the snapshots under the prefix, newest first, and whether each one carries a signature.
   - The local file is verified (archive sums, nothing appended, sidecar) before it is uploaded; an unsigned one is

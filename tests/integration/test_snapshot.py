@@ -220,8 +220,8 @@ BAD = {
 
 
 @pytest.mark.parametrize("kind", sorted(BAD))
-def test_bad_snapshot_is_refused_truthfully_and_the_cluster_keeps_its_data(source, snapshot_a, altered_a, foreign,
-                                                                         tmp_path, kind):
+def test_bad_snapshot_is_refused_truthfully_and_the_cluster_keeps_its_data(
+        source, snapshot_a, altered_a, foreign, tmp_path, kind):
     bad = str(tmp_path / ("%s.snap" % kind))
     make_bad(kind, snapshot_a, altered_a, foreign, bad)
     sample = dict(list(source.data.items())[:20])

@@ -29,7 +29,8 @@ def keyring(payload, signing_=True):
     return ring
 
 
-def signed(tmp_path, payload, facts=FACTS, cluster="c-1"):
+def signed(tmp_path, payload, facts=None, cluster="c-1"):
+    facts = facts or FACTS
     path = str(tmp_path / "raft.snap")
     with open(snap.signature_path(path), "w") as handle:
         handle.write(keyring(payload).sign(dict(facts, path=path), cluster))
