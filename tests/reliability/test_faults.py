@@ -156,8 +156,8 @@ def test_leader_killed_mid_snapshot_leaves_no_partial_file(c, recovery, tmp_path
             break
         # The stream finished before the module could be paused (a very fast host): try again.
         assert not res.failed, res.get("msg")
-        os.unlink(path)
-        os.unlink(path + ".sha256")
+        for name in (path, path + ".sha256", path + ".sig"):
+            os.unlink(name)
     else:
         pytest.fail("the snapshot stream always finished before the leader could be killed")
 
@@ -167,7 +167,7 @@ def test_leader_killed_mid_snapshot_leaves_no_partial_file(c, recovery, tmp_path
         assert os.listdir(str(backups)) == [], "a failed save left files behind"
     else:
         assert res["changed"] is True and any(m["from"] == old for m in res["leader_changes"]), res
-        assert sorted(os.listdir(str(backups))) == ["raft.snap", "raft.snap.sha256"]
+        assert sorted(os.listdir(str(backups))) == ["raft.snap", "raft.snap.sha256", "raft.snap.sig"]
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         verified = run_module("vault_raft_snapshot", c.conn(path=path, state="verified"))
         assert not verified.failed and verified["sha256"] == res["sha256"] and verified["size"] == res["size"]
