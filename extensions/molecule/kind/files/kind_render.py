@@ -34,6 +34,8 @@ KIND_DEVIATIONS = (
     "TLS: a generated CA and certificate with the Certificate's DNS names instead of cert-manager; that CA is "
     "vaultCaBundle, so each app namespace gets ConfigMap vault-ca with it",
     "ESO: no AWS ClusterSecretStores (Secrets Manager, Parameter Store: no AWS)",
+    "database credentials: no VaultDynamicSecret generators nor the ExternalSecrets using them (no PostgreSQL in "
+    "kind; the database engine is tested against a real PostgreSQL in tests/integration)",
     "rotation job: no CronJob running rotate.yml in the cluster (no operations image is built here: operationsImage "
     "empty); the scenario's playbooks rotate from the host",
     "NetworkPolicies: applied as rendered; kind >= v0.24 enforces them (kindnetd), older kind does not. converge.yml "
@@ -57,6 +59,14 @@ def import_pulumi_package(repo):
         raise SystemExit("cannot import pulumi/heracles_pulumi (%s): install the dev requirements "
                          "(pip install -r requirements-dev.txt) into the venv that runs molecule" % exc)
     return dict(delivery=delivery, eso=eso, server_config=server_config, settings=settings, stack=stack)
+
+
+def is_database_delivery(obj):
+    """A VaultDynamicSecret generator or the ExternalSecret that uses one (kind has no database: deviation)."""
+    if obj["kind"] == "VaultDynamicSecret":
+        return True
+    return obj["kind"] == "ExternalSecret" and any(
+        "sourceRef" in item for item in obj.get("spec", {}).get("dataFrom") or [])
 
 
 def first_line(text):
@@ -177,9 +187,12 @@ def render(kind, ca_bundle):
     eso_values = eso.eso_chart_values(settings.eso_replicas, eso_service_account, "", settings.monitoring)
     eso_values["serviceAccount"]["annotations"] = {}
 
-    objects = mods["stack"].delivery_objects(dataclasses.replace(settings, vault_ca_bundle=ca_bundle), spec, workloads)
+    objects = [obj for obj in mods["stack"].delivery_objects(
+        dataclasses.replace(settings, vault_ca_bundle=ca_bundle), spec, workloads) if not is_database_delivery(obj)]
     apps = [dict(name=app["name"], namespace=app["namespace"], service_account=app["service_account"],
-                 role=app["role"], secrets=[secret["name"] for secret in app["secrets"]])
+                 role=app["role"], secrets=[secret["name"] for secret in app["secrets"]],
+                 # the readers' Role also names the database credential Secrets (not synced in kind: no database)
+                 database_secrets=[role["secret"] for role in app.get("database") or []])
             for app in workloads["apps"]]
     app_of = {app["namespace"]: app for app in apps}
     external_secrets = [external_secret_facts(obj, app_of[obj["metadata"]["namespace"]])
