@@ -131,7 +131,7 @@ root_token:
 
 import datetime
 
-from ansible_collections.heracles.secrets.plugins.module_utils import keystore
+from ansible_collections.heracles.secrets.plugins.module_utils import api, keystore
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
 
@@ -153,6 +153,60 @@ def build_payload(response, url, seal_type, recovery, shares, threshold):
     return payload
 
 
+def exit_if_initialized(module, store, store_exists, seal, url, result):
+    """An initialised cluster is left alone: warn when the store holds no material, prove a file's password; exit."""
+    if not seal.get("initialized"):
+        return
+    if not store_exists:
+        module.warn("The cluster is initialised but %s holds no init material: this collection cannot unseal it "
+                    "from there. Point init_file at the file written when it was initialised." % store.location)
+    elif store.kind == "file":
+        try:
+            store.read()  # decrypts in memory only: proves the password and the format, returns nothing
+        except Exception as exc:  # noqa: BLE001
+            module.fail_from(exc, "Opening the existing init material (nothing was changed)", url=url, **result)
+    module.exit_ok(**result)
+
+
+def key_shape(module, recovery, result):
+    """(shares, threshold) for the seal's kind of keys, checked with pgp_keys; fails before anything is created."""
+    p = module.params
+    shares, threshold = ((p["recovery_shares"], p["recovery_threshold"]) if recovery
+                         else (p["secret_shares"], p["secret_threshold"]))
+    if not 1 <= threshold <= shares:
+        module.fail_json(msg="threshold must be between 1 and the number of shares (%d of %d); nothing was changed"
+                         % (threshold, shares), **result)
+    if p["pgp_keys"] and len(p["pgp_keys"]) != shares:
+        module.fail_json(msg="pgp_keys must have one key per share (%d keys for %d shares); nothing was changed"
+                         % (len(p["pgp_keys"]), shares), **result)
+    return shares, threshold
+
+
+def check_destination(module, store, store_exists, url, result):
+    """Refuse *before* keys exist: an existing file may be another cluster's only copy."""
+    try:
+        store.check_writable()
+        if store_exists and not module.params["overwrite_init_file"]:
+            keystore.refuse_overwrite(store.location)
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Checking the init destination", url=url, **result)
+
+
+def initialize(module, client, recovery, shares, threshold, url):
+    """``PUT sys/init`` with the shape for the seal's kind of keys; the answer holds the keys and the root token."""
+    p = module.params
+    kwargs = dict(pgp_keys=p["pgp_keys"], root_token_pgp_key=p["root_token_pgp_key"])
+    if recovery:
+        kwargs.update(recovery_shares=shares, recovery_threshold=threshold,
+                      recovery_pgp_keys=p["pgp_keys"], pgp_keys=None)
+    else:
+        kwargs.update(secret_shares=shares, secret_threshold=threshold)
+    try:
+        return api.initialize(client, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Initialising", url=url, changed=False)
+
+
 def run_module():
     module = VaultModule(
         argument_spec=dict(
@@ -172,7 +226,7 @@ def run_module():
     url = module.node_urls()[0]
     client = module.node_client(url)
     try:
-        seal = client.sys.read_seal_status()
+        seal = api.read_seal_status(client)
         store = keystore.open_store(p)
         store_exists = store.exists()
     except Exception as exc:  # noqa: BLE001
@@ -182,48 +236,14 @@ def run_module():
                   init_store=store.location, init_store_exists=store_exists)
     for warning in store.permission_warnings():
         module.warn(warning)
-
-    if seal.get("initialized"):
-        if not store_exists:
-            module.warn("The cluster is initialised but %s holds no init material: this collection cannot unseal it "
-                        "from there. Point init_file at the file written when it was initialised." % store.location)
-        elif store.kind == "file":
-            try:
-                store.read()  # decrypts in memory only: proves the password and the format, returns nothing
-            except Exception as exc:  # noqa: BLE001
-                module.fail_from(exc, "Opening the existing init material (nothing was changed)", url=url, **result)
-        module.exit_ok(**result)
-
-    shares, threshold = ((p["recovery_shares"], p["recovery_threshold"]) if recovery
-                         else (p["secret_shares"], p["secret_threshold"]))
-    if not 1 <= threshold <= shares:
-        module.fail_json(msg="threshold must be between 1 and the number of shares (%d of %d); nothing was changed"
-                         % (threshold, shares), **result)
-    if p["pgp_keys"] and len(p["pgp_keys"]) != shares:
-        module.fail_json(msg="pgp_keys must have one key per share (%d keys for %d shares); nothing was changed"
-                         % (len(p["pgp_keys"]), shares), **result)
-    try:
-        # Refuse *before* keys exist: an existing file may be another cluster's only copy.
-        store.check_writable()
-        if store_exists and not p["overwrite_init_file"]:
-            keystore.refuse_overwrite(store.location)
-    except Exception as exc:  # noqa: BLE001
-        module.fail_from(exc, "Checking the init destination", url=url, **result)
-
+    exit_if_initialized(module, store, store_exists, seal, url, result)
+    shares, threshold = key_shape(module, recovery, result)
+    check_destination(module, store, store_exists, url, result)
     result.update(changed=True, key_shares=shares, key_threshold=threshold)
     if module.check_mode:
         module.exit_ok(**result)
 
-    kwargs = dict(pgp_keys=p["pgp_keys"], root_token_pgp_key=p["root_token_pgp_key"])
-    if recovery:
-        kwargs.update(recovery_shares=shares, recovery_threshold=threshold,
-                      recovery_pgp_keys=p["pgp_keys"], pgp_keys=None)
-    else:
-        kwargs.update(secret_shares=shares, secret_threshold=threshold)
-    try:
-        response = client.sys.initialize(**kwargs)
-    except Exception as exc:  # noqa: BLE001
-        module.fail_from(exc, "Initialising", url=url, changed=False)
+    response = initialize(module, client, recovery, shares, threshold, url)
     payload = build_payload(response, url, seal.get("type"), recovery, shares, threshold)
     try:
         store.write(payload, overwrite=p["overwrite_init_file"])

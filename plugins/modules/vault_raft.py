@@ -122,6 +122,8 @@ needs_unseal:
   type: bool
 """
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
+from ansible_collections.heracles.secrets.plugins.module_utils import client as client_mod
 from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
@@ -164,13 +166,85 @@ def validate_autopilot(merged):
 
 
 def read_peers(client):
-    servers = client.sys.read_raft_config()["data"]["config"].get("servers", [])
+    servers = api.read_raft_configuration(client).get("servers", [])
     return [dict(node_id=s.get("node_id"), address=s.get("address"), leader=bool(s.get("leader")),
                  voter=bool(s.get("voter"))) for s in servers]
 
 
-def read_autopilot(client):
-    return client.adapter.get("/v1/sys/storage/raft/autopilot/configuration").get("data") or {}
+def read_state(module, client, what, **result):
+    """(peers, autopilot configuration), or fail saying ``what`` was being read."""
+    try:
+        return read_peers(client), api.read_autopilot_configuration(client)
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, what, **result)
+
+
+def refuse_removal(module, client, peer):
+    """The leader is never removed, a healthy live peer only with force=true."""
+    p = module.params
+    if peer["leader"]:
+        module.fail_json(msg="%s is the raft leader; refusing to remove it. Step it down first "
+                             "(PUT sys/step-down on it) and run again; nothing was changed" % p["node_id"])
+    health = {}
+    try:
+        health = api.read_autopilot_state(client).get("servers") or {}
+    except Exception:  # noqa: BLE001 - health is advisory here
+        pass
+    if (health.get(p["node_id"]) or {}).get("healthy") and not p["force"]:
+        module.fail_json(msg="%s is a healthy, live peer; removing it lowers fault tolerance. Set force=true if "
+                             "that is what you want; nothing was changed" % p["node_id"])
+
+
+def ensure_peer(module, client, by_id, result):
+    """Join ``node_id`` (state=present) or remove it (state=absent) when needed; True when the peer set changes."""
+    p = module.params
+    if p["state"] == "present" and p["node_id"] not in by_id:
+        if module.check_mode:
+            return True
+        result["needs_unseal"] = True
+        return join_node(module, client)
+    if p["state"] == "absent" and p["node_id"] in by_id:
+        refuse_removal(module, client, by_id[p["node_id"]])
+        if not module.check_mode:
+            try:
+                api.remove_raft_node(client, p["node_id"])
+            except Exception as exc:  # noqa: BLE001
+                module.fail_from(exc, "Removing raft peer %s" % p["node_id"])
+        return True
+    return False
+
+
+def ensure_autopilot(module, client, autopilot):
+    """Set the autopilot fields that differ (validated first) and update ``autopilot``; True when any differ."""
+    p = module.params
+    if not p["autopilot"]:
+        return False
+    wanted = dict((k, v) for k, v in p["autopilot"].items() if v is not None)
+    try:
+        changes = autopilot_changes(autopilot, wanted)
+        merged = dict(autopilot)
+        merged.update(wanted)
+        validate_autopilot(merged)
+    except ValueError as exc:
+        module.fail_json(msg="autopilot: %s; nothing was changed" % exc)
+    if not changes:
+        return False
+    if not module.check_mode:
+        try:
+            api.configure_autopilot(client, wanted)
+        except Exception as exc:  # noqa: BLE001
+            module.fail_from(exc, "Setting the autopilot configuration")
+    autopilot.update(changes)
+    return True
+
+
+def planned_peers(p, peers):
+    """Check mode: the peers a real run would leave."""
+    if p["state"] == "present":
+        return peers + [dict(node_id=p["node_id"], address=None, leader=False, voter=not p["non_voter"])]
+    if p["state"] == "absent":
+        return [x for x in peers if x["node_id"] != p["node_id"]]
+    return peers
 
 
 def run_module():
@@ -190,70 +264,15 @@ def run_module():
     )
     p = module.params
     client = module.client
-    try:
-        peers = read_peers(client)
-        autopilot = read_autopilot(client)
-    except Exception as exc:  # noqa: BLE001
-        module.fail_from(exc, "Reading raft configuration")
+    peers, autopilot = read_state(module, client, "Reading raft configuration")
     before = dict(peers=[x["node_id"] for x in peers], autopilot=dict(autopilot))
-    changed = False
     result = {}
-    by_id = dict((x["node_id"], x) for x in peers)
-
-    if p["state"] == "present" and p["node_id"] not in by_id:
-        changed = True
-        if not module.check_mode:
-            changed = join_node(module, client)
-            result["needs_unseal"] = True
-    elif p["state"] == "absent" and p["node_id"] in by_id:
-        peer = by_id[p["node_id"]]
-        if peer["leader"]:
-            module.fail_json(msg="%s is the raft leader; refusing to remove it. Step it down first "
-                                 "(PUT sys/step-down on it) and run again; nothing was changed" % p["node_id"])
-        health = {}
-        try:
-            health = (client.adapter.get("/v1/sys/storage/raft/autopilot/state").get("data") or {}).get("servers") or {}
-        except Exception:  # noqa: BLE001 - health is advisory here
-            pass
-        if (health.get(p["node_id"]) or {}).get("healthy") and not p["force"]:
-            module.fail_json(msg="%s is a healthy, live peer; removing it lowers fault tolerance. Set force=true if "
-                                 "that is what you want; nothing was changed" % p["node_id"])
-        changed = True
-        if not module.check_mode:
-            try:
-                client.sys.remove_raft_node(p["node_id"])
-            except Exception as exc:  # noqa: BLE001
-                module.fail_from(exc, "Removing raft peer %s" % p["node_id"])
-
-    if p["autopilot"]:
-        wanted = dict((k, v) for k, v in p["autopilot"].items() if v is not None)
-        try:
-            changes = autopilot_changes(autopilot, wanted)
-            merged = dict(autopilot)
-            merged.update(wanted)
-            validate_autopilot(merged)
-        except ValueError as exc:
-            module.fail_json(msg="autopilot: %s; nothing was changed" % exc)
-        if changes:
-            changed = True
-            if not module.check_mode:
-                try:
-                    client.adapter.post("/v1/sys/storage/raft/autopilot/configuration", json=wanted)
-                except Exception as exc:  # noqa: BLE001
-                    module.fail_from(exc, "Setting the autopilot configuration")
-            autopilot.update(changes)
-
+    changed = ensure_peer(module, client, dict((x["node_id"], x) for x in peers), result)
+    changed |= ensure_autopilot(module, client, autopilot)
     if changed and not module.check_mode:
-        try:
-            peers = read_peers(client)
-            autopilot = read_autopilot(client)
-        except Exception as exc:  # noqa: BLE001
-            module.fail_from(exc, "Reading raft configuration", changed=True)
+        peers, autopilot = read_state(module, client, "Reading raft configuration", changed=True)
     elif changed and module.check_mode:
-        if p["state"] == "present":
-            peers = peers + [dict(node_id=p["node_id"], address=None, leader=False, voter=not p["non_voter"])]
-        elif p["state"] == "absent":
-            peers = [x for x in peers if x["node_id"] != p["node_id"]]
+        peers = planned_peers(p, peers)
     result.update(changed=changed, peers=peers, autopilot_config=autopilot)
     if module._diff:
         result["diff"] = dict(before=before, after=dict(peers=[x["node_id"] for x in peers], autopilot=autopilot))
@@ -263,7 +282,7 @@ def run_module():
 def join_node(module, client):
     """``POST sys/storage/raft/join`` on the joining node itself."""
     p = module.params
-    leader = p["leader_api_addr"] or client.adapter.base_uri
+    leader = p["leader_api_addr"] or client_mod.current_address(client)
     ca_pem = None
     if p["leader_ca_cert"]:
         try:
@@ -273,10 +292,9 @@ def join_node(module, client):
             module.fail_json(msg="Cannot read leader_ca_cert %s: %s; nothing was changed" % (p["leader_ca_cert"], exc))
     node = module.node_client(p["node_url"].rstrip("/"))
     try:
-        resp = node.sys.join_raft_cluster(leader_api_addr=leader, leader_ca_cert=ca_pem, non_voter=p["non_voter"])
+        body = api.join_raft_cluster(node, leader, leader_ca_cert=ca_pem, non_voter=p["non_voter"])
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Joining %s to %s" % (p["node_url"], leader), url=p["node_url"])
-    body = resp.json() if hasattr(resp, "json") else resp
     if not (body or {}).get("joined"):
         module.fail_json(msg="%s did not join %s (answer: %s). Check that it can reach the leader and trusts its "
                              "certificate (leader_ca_cert)" % (p["node_url"], leader, body))

@@ -126,6 +126,7 @@ raft_error:
   type: str
 """
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils.errors import HeraclesError, describe
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
@@ -140,7 +141,7 @@ def read_node(module, url):
     out = dict(url=url, reachable=False)
     try:
         client = module.node_client(url, retries=0)
-        seal = client.sys.read_seal_status()
+        seal = api.read_seal_status(client)
     except Exception as exc:  # noqa: BLE001 - a down node is data, not a failure
         if requests is not None and isinstance(exc, requests.exceptions.SSLError):
             module.fail_from(exc, "Reading status", url=url)
@@ -152,7 +153,7 @@ def read_node(module, url):
                cluster_name=seal.get("cluster_name"), cluster_id=seal.get("cluster_id"), active=False)
     if not seal.get("sealed"):
         try:
-            leader = client.sys.read_leader_status()
+            leader = api.read_leader_status(client)
             out["active"] = bool(leader.get("is_self"))
             out["leader_address"] = leader.get("leader_address") or None
             out["raft_committed_index"] = leader.get("raft_committed_index")
@@ -164,12 +165,12 @@ def read_node(module, url):
 def read_raft(module):
     """Raft config and autopilot, from the active node (``sys/storage/raft/...``)."""
     client = module.connect()
-    config = client.sys.read_raft_config()["data"]["config"]
+    config = api.read_raft_configuration(client)
     peers = [dict(node_id=s.get("node_id"), address=s.get("address"), leader=bool(s.get("leader")),
                   voter=bool(s.get("voter")), protocol_version=s.get("protocol_version"))
              for s in config.get("servers", [])]
-    state = client.adapter.get("/v1/sys/storage/raft/autopilot/state").get("data") or {}
-    conf = client.adapter.get("/v1/sys/storage/raft/autopilot/configuration").get("data") or {}
+    state = api.read_autopilot_state(client)
+    conf = api.read_autopilot_configuration(client)
     servers = {}
     for node_id, srv in (state.get("servers") or {}).items():
         servers[node_id] = dict(status=srv.get("status"), healthy=srv.get("healthy"), node_type=srv.get("node_type"),

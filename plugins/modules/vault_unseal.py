@@ -83,7 +83,7 @@ still_sealed:
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.heracles.secrets.plugins.module_utils import keystore
+from ansible_collections.heracles.secrets.plugins.module_utils import api, keystore
 from ansible_collections.heracles.secrets.plugins.module_utils.errors import NOT_INIT_HINT, HeraclesError, describe, join_hint
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
@@ -108,7 +108,7 @@ def state_of(seal):
 def wait_for(client, predicate, timeout):
     deadline = time.time() + timeout
     while True:
-        seal = client.sys.read_seal_status()
+        seal = api.read_seal_status(client)
         if predicate(seal) or time.time() >= deadline:
             return seal
         time.sleep(POLL)
@@ -132,10 +132,10 @@ def unseal_node(client, url, keys, timeout):
         raise UnsealError("The init material holds %d key(s) but %s needs %d" % (len(keys), url, threshold),
                           "Supply the missing shares (rekeyed cluster?) or use the right init file")
     if seal.get("progress"):
-        client.sys.submit_unseal_key(reset=True)
+        api.submit_unseal_key(client, reset=True)
     for key in keys[:threshold]:
         try:
-            seal = client.sys.submit_unseal_key(key=key)
+            seal = api.submit_unseal_key(client, key=key)
         except hvac_exc.InvalidRequest as exc:
             raise UnsealError("%s rejected the unseal keys (%s)" % (url, "; ".join(exc.errors or [])),
                               "The init material does not belong to this cluster or the keys were rekeyed: "
@@ -162,42 +162,25 @@ def unseal_entry(entry, keys, timeout):
     entry["seconds"] = round(time.time() - started, 2)
 
 
-def run_module():
-    module = VaultModule(
-        argument_spec=dict(
-            wait_timeout=dict(type="int", default=60),
-            require_all=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    urls = module.node_urls()
-    try:
-        payload = keystore.open_store(p).read()
-    except Exception as exc:  # noqa: BLE001
-        module.fail_from(exc, "Reading the unseal keys")
-    keys = keystore.unseal_keys(payload)
-
+def probe_nodes(module, urls):
+    """One entry per node: its state before (sealed, unsealed, uninitialized, unreachable) and a client pinned to it."""
     nodes = []
     for url in urls:
         entry = dict(url=url, changed=False)
         try:
             client = module.node_client(url, retries=1)
-            seal = client.sys.read_seal_status()
+            seal = api.read_seal_status(client)
             entry.update(before=state_of(seal), client=client)
         except Exception as exc:  # noqa: BLE001
             entry.update(before="unreachable", after="unreachable", error=describe(exc, url=url)[0])
         nodes.append(entry)
+    return nodes
 
-    reachable = [n for n in nodes if n["before"] != "unreachable"]
-    if reachable and all(n["before"] == "uninitialized" for n in reachable):
-        for entry in nodes:
-            entry.pop("client", None)
-        module.fail_json(msg="No node is initialised, so there is nothing to unseal. %s" % NOT_INIT_HINT,
-                         changed=False, nodes=nodes)
 
+def unseal_nodes(module, nodes, keys):
+    """Unseal every sealed or joining node (check mode: say they would be); True when any was (would be) unsealed."""
     def work(entry):
-        unseal_entry(entry, keys, p["wait_timeout"])
+        unseal_entry(entry, keys, module.params["wait_timeout"])
 
     todo = [n for n in nodes if n["before"] in ("sealed", "uninitialized")]
     for entry in nodes:
@@ -214,11 +197,37 @@ def run_module():
         if joiners:
             with ThreadPoolExecutor(max_workers=len(joiners)) as pool:
                 list(pool.map(work, joiners))
+    return any(n["changed"] for n in nodes)
+
+
+def run_module():
+    module = VaultModule(
+        argument_spec=dict(
+            wait_timeout=dict(type="int", default=60),
+            require_all=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        payload = keystore.open_store(p).read()
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Reading the unseal keys")
+    keys = keystore.unseal_keys(payload)
+
+    nodes = probe_nodes(module, module.node_urls())
+    reachable = [n for n in nodes if n["before"] != "unreachable"]
+    if reachable and all(n["before"] == "uninitialized" for n in reachable):
+        for entry in nodes:
+            entry.pop("client", None)
+        module.fail_json(msg="No node is initialised, so there is nothing to unseal. %s" % NOT_INIT_HINT,
+                         changed=False, nodes=nodes)
+    changed = unseal_nodes(module, nodes, keys)
 
     for entry in nodes:
         entry.pop("client", None)
     result = dict(
-        changed=any(n["changed"] for n in nodes),
+        changed=changed,
         nodes=nodes,
         unsealed=[n["url"] for n in nodes if n["changed"]],
         still_sealed=[n["url"] for n in nodes if n.get("after") != "unsealed"],

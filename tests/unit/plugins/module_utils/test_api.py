@@ -24,9 +24,9 @@ MODULE_UTILS = os.path.join(ROOT, "plugins", "module_utils")
 STILL_DIRECT = {
     "vault_raft_snapshot",
     # not yet converted
-    "vault_audit", "vault_auth_kubernetes", "vault_eso_check", "vault_init",
-    "vault_raft",
-    "vault_rekey", "vault_status_info", "vault_unseal",
+    "vault_audit", "vault_auth_kubernetes", "vault_eso_check",
+   
+    "vault_rekey",
 }
 HVAC_ATTRIBUTES = {"adapter", "sys", "secrets", "auth"}
 GENERIC_CALLS = {"read", "list", "write", "write_data", "delete"}
