@@ -144,6 +144,7 @@ recreated:
   type: bool
 """
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
 BOOL_OPTIONS = ("log_raw", "hmac_accessor", "elide_list_responses", "fallback")
@@ -207,8 +208,7 @@ def differences(current, wanted):
 
 def read_devices(client):
     """``GET /v1/sys/audit``: enabled devices keyed by path without slashes."""
-    body = client.adapter.get("/v1/sys/audit") or {}
-    data = body.get("data") if isinstance(body.get("data"), dict) else body
+    data = api.list_audit_devices(client)
     devices = {}
     for key, device in (data or {}).items():
         if isinstance(device, dict) and "type" in device:
@@ -224,22 +224,20 @@ def read_declared(client):
     Best effort: an empty set when the endpoint is missing (HashiCorp Vault lists no audits there) or not readable.
     """
     try:
-        body = client.adapter.get("/v1/sys/config/state/sanitized") or {}
+        data = api.read_sanitized_configuration(client)
     except Exception:  # noqa: BLE001 - informational only
         return set()
-    data = body.get("data") if isinstance(body.get("data"), dict) else body
     return set(audit_path(a.get("path") or "") for a in (data or {}).get("audits") or [] if isinstance(a, dict))
 
 
 def enable_device(client, path, device):
     """``PUT /v1/sys/audit/<path>``."""
-    client.adapter.put("/v1/sys/audit/%s" % path, json=dict(type=device["type"], description=device["description"],
-                                                            local=device["local"], options=device["options"]))
+    api.enable_audit_device(client, path, device["type"], device["description"], device["local"], device["options"])
 
 
 def disable_device(client, path):
     """``DELETE /v1/sys/audit/<path>``."""
-    client.adapter.delete("/v1/sys/audit/%s" % path)
+    api.disable_audit_device(client, path)
 
 
 def _server_text(exc):
@@ -272,6 +270,67 @@ def fail_write(module, exc, what, **result):
     module.fail_from(exc, what, **result)
 
 
+def wanted_device(module):
+    """(path, wanted device or None for state=absent), refused before any request when it is unsafe or incomplete."""
+    p = module.params
+    path = audit_path(p["path"])
+    if not path:
+        module.fail_json(msg="path must name the audit device (for example file); nothing was changed")
+    wanted = None
+    if p["state"] == "present":
+        wanted = dict(type=p["type"], description=p["description"] or "", local=p["local"],
+                      options=dict((k, stringify(v)) for k, v in (p["options"] or {}).items()))
+        validate(module, wanted)
+    return path, wanted
+
+
+def refuse_declared(module, client, path, current, diffs):
+    """A device declared in the server configuration cannot be disabled or changed through the API: fail early."""
+    absent = module.params["state"] == "absent"
+    if current is not None and (diffs or absent) and path in read_declared(client):
+        module.fail_json(msg="Audit device %s is declared in the server configuration, so the API cannot %s it. "
+                             "Change or remove its audit stanza in the configuration of every node and reload the "
+                             "servers (SIGHUP); nothing was changed"
+                             % (path, "disable" if absent else "change (%s)" % ", ".join(diffs)),
+                         differences=diffs, device=current, **module.endpoint_info())
+
+
+def ensure_absent(module, client, path, current):
+    """Disable the device if it is enabled; True when it was (or would be)."""
+    if current is None:
+        return False
+    if not module.check_mode:
+        try:
+            disable_device(client, path)
+        except Exception as exc:  # noqa: BLE001
+            fail_write(module, exc, "Disabling audit device %s" % path)
+    return True
+
+
+def ensure_present(module, client, path, current, wanted, diffs):
+    """Enable the device, or disable and re-enable it when it differs (recreate=true): (changed, recreated, after)."""
+    if current is None:
+        if not module.check_mode:
+            try:
+                enable_device(client, path, wanted)
+            except Exception as exc:  # noqa: BLE001
+                fail_write(module, exc, "Enabling audit device %s" % path)
+        return True, False, dict(wanted, path=path + "/")
+    if diffs and not module.params["recreate"]:
+        module.fail_json(msg="Audit device %s differs (%s) and Vault cannot change an audit device in place. Set "
+                             "recreate=true to disable and re-enable it (a short gap in this device's log, and a "
+                             "new HMAC salt), or change it by hand; nothing was changed" % (path, ", ".join(diffs)),
+                         differences=diffs, device=current, **module.endpoint_info())
+    if not diffs:
+        return False, False, current
+    module.warn("Audit device %s differs (%s): it is disabled and enabled again. Requests in that short gap are "
+                "not logged by this device, and hashes it writes afterwards use a new HMAC salt"
+                % (path, ", ".join(diffs)))
+    if not module.check_mode:
+        recreate_device(module, client, path, current, wanted)
+    return True, True, dict(wanted, path=path + "/")
+
+
 def run_module():
     module = VaultModule(
         argument_spec=dict(
@@ -287,62 +346,18 @@ def run_module():
         required_if=[("state", "present", ("type",))],
         supports_check_mode=True,
     )
-    p = module.params
-    path = audit_path(p["path"])
-    if not path:
-        module.fail_json(msg="path must name the audit device (for example file); nothing was changed")
-    wanted = None
-    if p["state"] == "present":
-        wanted = dict(type=p["type"], description=p["description"] or "", local=p["local"],
-                      options=dict((k, stringify(v)) for k, v in (p["options"] or {}).items()))
-        validate(module, wanted)
-
+    path, wanted = wanted_device(module)
     client = module.client
     try:
         current = read_devices(client).get(path)
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Reading audit devices (GET sys/audit needs sudo)")
-
-    changed, recreated, diffs = False, False, []
-    after = current
-    if current is not None:
-        diffs = differences(current, wanted) if wanted else []
-        if (diffs or p["state"] == "absent") and path in read_declared(client):
-            module.fail_json(msg="Audit device %s is declared in the server configuration, so the API cannot %s it. "
-                                 "Change or remove its audit stanza in the configuration of every node and reload the "
-                                 "servers (SIGHUP); nothing was changed"
-                                 % (path, "disable" if p["state"] == "absent" else "change (%s)" % ", ".join(diffs)),
-                             differences=diffs, device=current, **module.endpoint_info())
-    if p["state"] == "absent":
-        if current is not None:
-            changed, after = True, None
-            if not module.check_mode:
-                try:
-                    disable_device(client, path)
-                except Exception as exc:  # noqa: BLE001
-                    fail_write(module, exc, "Disabling audit device %s" % path)
-    elif current is None:
-        changed = True
-        after = dict(wanted, path=path + "/")
-        if not module.check_mode:
-            try:
-                enable_device(client, path, wanted)
-            except Exception as exc:  # noqa: BLE001
-                fail_write(module, exc, "Enabling audit device %s" % path)
+    diffs = differences(current, wanted) if current is not None and wanted else []
+    refuse_declared(module, client, path, current, diffs)
+    if module.params["state"] == "absent":
+        changed, recreated, after = ensure_absent(module, client, path, current), False, None
     else:
-        if diffs and not p["recreate"]:
-            module.fail_json(msg="Audit device %s differs (%s) and Vault cannot change an audit device in place. Set "
-                                 "recreate=true to disable and re-enable it (a short gap in this device's log, and a "
-                                 "new HMAC salt), or change it by hand; nothing was changed" % (path, ", ".join(diffs)),
-                             differences=diffs, device=current, **module.endpoint_info())
-        if diffs:
-            changed = recreated = True
-            after = dict(wanted, path=path + "/")
-            module.warn("Audit device %s differs (%s): it is disabled and enabled again. Requests in that short gap are "
-                        "not logged by this device, and hashes it writes afterwards use a new HMAC salt"
-                        % (path, ", ".join(diffs)))
-            if not module.check_mode:
-                recreate_device(module, client, path, current, wanted)
+        changed, recreated, after = ensure_present(module, client, path, current, wanted, diffs)
 
     if changed and not module.check_mode:
         try:
