@@ -259,6 +259,7 @@ import json
 import re
 import time
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule, fingerprint
 
@@ -467,43 +468,14 @@ def normalise_role(data):
     return role
 
 
-# -- Vault calls: one function per endpoint -------------------------------------------
+# -- Vault calls (module_utils/api.py) -------------------------------------------------------
 def read_auth_mount(client, mount):
     """``GET /v1/sys/auth``: the mount at ``mount`` or None."""
-    mounts = client.sys.list_auth_methods()
-    data = mounts.get("data") if isinstance(mounts.get("data"), dict) else mounts
-    entry = (data or {}).get(mount + "/")
+    entry = (api.list_auth_methods(client) or {}).get(mount + "/")
     if not isinstance(entry, dict):
         return None
     return dict(path=mount + "/", type=entry.get("type"), accessor=entry.get("accessor"),
                 description=entry.get("description") or "")
-
-
-def read_config(client, mount):
-    """``GET /v1/auth/<mount>/config``: None before the first write."""
-    resp = client.read("auth/%s/config" % mount)
-    return (resp or {}).get("data")
-
-
-def list_roles(client, mount):
-    """``LIST /v1/auth/<mount>/role``."""
-    resp = client.list("auth/%s/role" % mount)
-    return sorted(((resp or {}).get("data") or {}).get("keys") or [])
-
-
-def read_role(client, mount, name):
-    """``GET /v1/auth/<mount>/role/<name>``."""
-    resp = client.read("auth/%s/role/%s" % (mount, name))
-    return (resp or {}).get("data")
-
-
-def enable_mount(client, mount, description):
-    client.sys.enable_auth_method("kubernetes", path=mount, description=description)
-
-
-def tune_description(client, mount, description):
-    """``POST /v1/sys/auth/<mount>/tune``."""
-    client.adapter.post("/v1/sys/auth/%s/tune" % mount, json=dict(description=description))
 
 
 def write_config(client, mount, config, jwt):
@@ -511,18 +483,30 @@ def write_config(client, mount, config, jwt):
     payload = dict(config)
     if jwt:
         payload["token_reviewer_jwt"] = jwt
-    client.write_data("auth/%s/config" % mount, data=payload)
-
-
-def write_role(client, mount, name, role):
-    client.write_data("auth/%s/role/%s" % (mount, name), data=role)
-
-
-def delete_role(client, mount, name):
-    client.delete("auth/%s/role/%s" % (mount, name))
+    api.configure_kubernetes(client, mount, payload)
 
 
 # -- the task ------------------------------------------------------------------------------
+def declared(module):
+    """(mount, config, reviewer JWT, {role name: role}) from the task; fails before any request."""
+    p = module.params
+    mount = (p["mount"] or "").strip("/")
+    if not mount:
+        module.fail_json(msg="mount must name the auth method path (for example kubernetes); nothing was changed")
+    config = jwt = None
+    roles = {}
+    if p["state"] == "present":
+        try:
+            config, jwt = wanted_config(p)
+            for spec in p["roles"]:
+                if spec["name"] in roles:
+                    raise InputError("role %s is declared twice" % spec["name"])
+                roles[spec["name"]] = wanted_role(spec)
+        except InputError as exc:
+            module.fail_json(msg="%s; nothing was changed" % exc)
+    return mount, config, jwt, roles
+
+
 def run_module():
     module = VaultModule(
         argument_spec=dict(
@@ -545,23 +529,7 @@ def run_module():
                             ("token_reviewer_jwt", "token_reviewer_jwt_file")],
         supports_check_mode=True,
     )
-    p = module.params
-    mount = (p["mount"] or "").strip("/")
-    if not mount:
-        module.fail_json(msg="mount must name the auth method path (for example kubernetes); nothing was changed")
-
-    config = jwt = None
-    roles = {}
-    if p["state"] == "present":
-        try:
-            config, jwt = wanted_config(p)
-            for spec in p["roles"]:
-                if spec["name"] in roles:
-                    raise InputError("role %s is declared twice" % spec["name"])
-                roles[spec["name"]] = wanted_role(spec)
-        except InputError as exc:
-            module.fail_json(msg="%s; nothing was changed" % exc)
-
+    mount, config, jwt, roles = declared(module)
     client = module.client
     try:
         current_mount = read_auth_mount(client, mount)
@@ -571,7 +539,7 @@ def run_module():
         module.fail_json(msg="auth/%s is a %s auth method, not kubernetes; choose another mount or disable that "
                              "method first; nothing was changed" % (mount, current_mount["type"]))
 
-    if p["state"] == "absent":
+    if module.params["state"] == "absent":
         absent(module, client, mount, current_mount)
     else:
         present(module, client, mount, current_mount, config, jwt, roles)
@@ -581,7 +549,7 @@ def absent(module, client, mount, current_mount):
     changed = current_mount is not None
     if changed and not module.check_mode:
         try:
-            client.sys.disable_auth_method(mount)
+            api.disable_auth_method(client, mount)
         except Exception as exc:  # noqa: BLE001
             module.fail_from(exc, "Disabling auth/%s" % mount)
     result = dict(changed=changed, mount=None if changed else current_mount, config_changed=False, roles=[],
@@ -606,9 +574,10 @@ class Plan:
         self.tune = not self.create_mount and current_mount["description"] != self.description
         current, existing, current_roles = None, [], {}
         try:
-            current = read_config(client, mount) if current_mount else None
-            existing = list_roles(client, mount) if current_mount else []
-            current_roles = dict((name, normalise_role(read_role(client, mount, name))) for name in roles if name in existing)
+            current = api.read_kubernetes_config(client, mount) if current_mount else None
+            existing = api.list_kubernetes_roles(client, mount) if current_mount else []
+            current_roles = dict((name, normalise_role(api.read_kubernetes_role(client, mount, name)))
+                                 for name in roles if name in existing)
         except Exception as exc:  # noqa: BLE001
             module.fail_from(exc, "Reading auth/%s" % mount)
         self.current_config = normalise_config(current) if current is not None else None
@@ -691,7 +660,7 @@ def apply_plan(module, client, plan, config, jwt, roles, done):
     mount = plan.mount
     if plan.create_mount:
         try:
-            enable_mount(client, mount, plan.description)
+            api.enable_auth_method(client, "kubernetes", mount, description=plan.description)
         except Exception as exc:  # noqa: BLE001
             module.fail_from(exc, "Enabling the kubernetes auth method at auth/%s" % mount)
     if plan.config_diff:
@@ -701,7 +670,7 @@ def apply_plan(module, client, plan, config, jwt, roles, done):
             rolled_back = False
             if plan.create_mount:
                 try:
-                    client.sys.disable_auth_method(mount)
+                    api.disable_auth_method(client, mount)
                     rolled_back = True
                 except Exception:  # noqa: BLE001 - reported below
                     pass
@@ -713,21 +682,21 @@ def apply_plan(module, client, plan, config, jwt, roles, done):
             module.fail_from(exc, what, changed=plan.create_mount and not rolled_back)
     if plan.tune:
         try:
-            tune_description(client, mount, plan.description)
+            api.tune_auth_method(client, mount, dict(description=plan.description))
         except Exception as exc:  # noqa: BLE001
             module.fail_from(exc, "Setting the description (reviewer-JWT fingerprint) of auth/%s" % mount,
                              changed=bool(plan.config_diff))
     for names, key in ((plan.create_roles, "created"), (plan.update_roles, "updated")):
         for name in names:
             try:
-                write_role(client, mount, name, roles[name])
+                api.create_kubernetes_role(client, mount, name, roles[name])
             except Exception as exc:  # noqa: BLE001
                 module.fail_from(exc, "Writing role %s on auth/%s" % (name, mount), changed=True,
                                  roles_created=done["created"], roles_updated=done["updated"])
             done[key].append(name)
     for name in plan.delete_roles:
         try:
-            delete_role(client, mount, name)
+            api.delete_kubernetes_role(client, mount, name)
         except Exception as exc:  # noqa: BLE001
             module.fail_from(exc, "Deleting role %s on auth/%s" % (name, mount), changed=True,
                              roles_created=done["created"], roles_updated=done["updated"], roles_deleted=done["deleted"])
