@@ -234,14 +234,10 @@ report:
 import base64
 import json
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils import client as client_mod
 from ansible_collections.heracles.secrets.plugins.module_utils.errors import describe
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
-
-try:
-    import hvac.exceptions as hvac_exc
-except ImportError:  # pragma: no cover - VaultModule reports the missing library
-    hvac_exc = None
 
 PROBE_TTL = "60s"
 ERROR = "error"
@@ -273,115 +269,6 @@ CHECK_SPEC = dict(
 
 def finding(severity, code, message, fix=""):
     return dict(severity=severity, code=code, message=message, fix=fix)
-
-
-def _not_found(exc):
-    return hvac_exc is not None and isinstance(exc, hvac_exc.InvalidPath)
-
-
-def _forbidden(exc):
-    return hvac_exc is not None and isinstance(exc, hvac_exc.Forbidden)
-
-
-# -- Vault calls: one function per endpoint ------------------------------------------------
-def list_auth_mounts(client):
-    """``GET /v1/sys/auth``: ``{path/: {type, ...}}``."""
-    resp = client.sys.list_auth_methods()
-    return resp.get("data") if isinstance(resp.get("data"), dict) else resp
-
-
-def list_secret_mounts(client):
-    """``GET /v1/sys/mounts``: ``{path/: {type, options, ...}}``."""
-    resp = client.sys.list_mounted_secrets_engines()
-    return resp.get("data") if isinstance(resp.get("data"), dict) else resp
-
-
-def read_role(client, mount, role):
-    """``GET /v1/auth/<mount>/role/<role>``; None when it does not exist."""
-    try:
-        resp = client.read("auth/%s/role/%s" % (mount, role))
-    except Exception as exc:  # noqa: BLE001
-        if _not_found(exc):
-            return None
-        raise
-    return (resp or {}).get("data")
-
-
-def list_roles(client, mount):
-    """``LIST /v1/auth/<mount>/role``."""
-    try:
-        resp = client.list("auth/%s/role" % mount)
-    except Exception as exc:  # noqa: BLE001
-        if _not_found(exc):
-            return []
-        raise
-    return sorted(((resp or {}).get("data") or {}).get("keys") or [])
-
-
-def acl_policy_exists(client, name):
-    """``GET /v1/sys/policies/acl/<name>``."""
-    try:
-        client.adapter.get("/v1/sys/policies/acl/%s" % name)
-        return True
-    except Exception as exc:  # noqa: BLE001
-        if _not_found(exc):
-            return False
-        raise
-
-
-def create_probe_token(client, policies, no_default_policy):
-    """``POST /v1/auth/token/create``: a 60 s token with exactly ``policies``; returns its accessor only."""
-    resp = client.adapter.post("/v1/auth/token/create", json=dict(
-        policies=policies or ["default"], no_default_policy=bool(no_default_policy), ttl=PROBE_TTL,
-        explicit_max_ttl=PROBE_TTL, renewable=False, display_name="heracles-eso-check",
-        meta=dict(purpose="heracles.secrets.vault_eso_check capability probe")))
-    return resp["auth"]["accessor"]
-
-
-def capabilities_of_accessor(client, accessor, paths):
-    """``POST /v1/sys/capabilities-accessor``: ``{path: [capabilities]}``."""
-    resp = client.adapter.post("/v1/sys/capabilities-accessor", json=dict(accessor=accessor, paths=paths))
-    return _capabilities(resp, paths)
-
-
-def revoke_accessor(client, accessor):
-    """``POST /v1/auth/token/revoke-accessor``."""
-    client.adapter.post("/v1/auth/token/revoke-accessor", json=dict(accessor=accessor))
-
-
-def read_kv2_metadata(client, mount, key):
-    """``GET /v1/<mount>/metadata/<key>``: metadata only (versions, deletion times), never a value."""
-    resp = client.adapter.get("/v1/%s/metadata/%s" % (mount, key))
-    return (resp or {}).get("data") or {}
-
-
-def kubernetes_login(login_client, mount, role, jwt):
-    """``POST /v1/auth/<mount>/login``: sets ``login_client.token``; returns the auth block (policies, metadata)."""
-    resp = login_client.auth.kubernetes.login(role, jwt, mount_point=mount, use_token=False)
-    login_client.token = resp["auth"]["client_token"]
-    return resp["auth"]
-
-
-def capabilities_self(login_client, paths):
-    """``POST /v1/sys/capabilities-self`` with the logged-in token."""
-    return _capabilities(login_client.adapter.post("/v1/sys/capabilities-self", json=dict(paths=paths)), paths)
-
-
-def revoke_self(login_client):
-    """``POST /v1/auth/token/revoke-self``."""
-    login_client.adapter.post("/v1/auth/token/revoke-self")
-
-
-def _capabilities(resp, paths):
-    resp = resp or {}
-    data = resp.get("data") if isinstance(resp.get("data"), dict) else resp
-    out = {}
-    for path in paths:
-        caps = data.get(path)
-        if caps is None and len(paths) == 1:
-            caps = data.get("capabilities")
-        out[path] = sorted(caps or [])
-    return out
 
 
 # -- decisions (pure) ------------------------------------------------------------------------
@@ -478,109 +365,160 @@ def jwt_subject(jwt):
 
 
 # -- one check ---------------------------------------------------------------------------------
-def run_check(module, client, check, auth_mounts, secret_mounts):
-    mount = (check["auth_mount"] or "kubernetes").strip()
-    check = dict(check, auth_mount=mount)
-    result = dict(name=check["name"], store=check.get("store"), server=check.get("server"), auth_mount=mount,
-                  role=check["role"], service_account="%s/%s" % (check["service_account_namespace"], check["service_account_name"])
-                  if check.get("service_account_name") else None,
-                  auth_mount_found=False, role_found=False, role_settings=None, policies_missing=[], kv_mount_found=None,
-                  paths=[dict(path=p["path"], capability=p["capability"], sources=list(p["sources"] or []),
-                              capabilities=None, allowed=None, exists=None) for p in check["paths"]],
-                  denied=[], missing=[], login=dict(attempted=False), findings=[],
-                  external_secrets=list(check["external_secrets"] or []))
-    findings = result["findings"]
+def new_result(check, mount):
+    """The result of one check before anything is known."""
+    return dict(name=check["name"], store=check.get("store"), server=check.get("server"), auth_mount=mount,
+                role=check["role"], service_account="%s/%s" % (check["service_account_namespace"], check["service_account_name"])
+                if check.get("service_account_name") else None,
+                auth_mount_found=False, role_found=False, role_settings=None, policies_missing=[], kv_mount_found=None,
+                paths=[dict(path=p["path"], capability=p["capability"], sources=list(p["sources"] or []),
+                            capabilities=None, allowed=None, exists=None) for p in check["paths"]],
+                denied=[], missing=[], login=dict(attempted=False), findings=[],
+                external_secrets=list(check["external_secrets"] or []))
 
+
+def auth_mount_findings(mount, auth_mounts):
+    """[] when auth/<mount> is a kubernetes auth method, else the finding that says what it is and what to do."""
     entry = auth_mounts.get(mount.strip("/") + "/")
-    if entry is None or entry.get("type") != "kubernetes":
-        stripped = mount.strip("/")
-        if stripped.startswith("auth/"):
-            stripped = stripped[len("auth/"):]
-        hint = "Enable it (configure.yml) or fix the store's auth.kubernetes.mountPath"
-        if stripped != mount and (auth_mounts.get(stripped + "/") or {}).get("type") == "kubernetes":
-            hint = "ESO logs in at auth/<mountPath>/login: set mountPath to %r (without auth/)" % stripped
-        what = "is a %s mount, not kubernetes" % entry.get("type") if entry else "does not exist"
-        findings.append(finding(ERROR, "auth_mount_missing", "auth/%s %s" % (mount.strip("/"), what), hint))
-        return finish(result)
-    result["auth_mount_found"] = True
-    mount = mount.strip("/")
+    if entry is not None and entry.get("type") == "kubernetes":
+        return []
+    stripped = mount.strip("/")
+    if stripped.startswith("auth/"):
+        stripped = stripped[len("auth/"):]
+    hint = "Enable it (configure.yml) or fix the store's auth.kubernetes.mountPath"
+    if stripped != mount and (auth_mounts.get(stripped + "/") or {}).get("type") == "kubernetes":
+        hint = "ESO logs in at auth/<mountPath>/login: set mountPath to %r (without auth/)" % stripped
+    what = "is a %s mount, not kubernetes" % entry.get("type") if entry else "does not exist"
+    return [finding(ERROR, "auth_mount_missing", "auth/%s %s" % (mount.strip("/"), what), hint)]
 
-    role = read_role(client, mount, check["role"])
+
+def check_role(client, check, mount, result):
+    """Read the role (None, with a finding, when it is missing) and record its settings and binding findings."""
+    role = api.read_kubernetes_role(client, mount, check["role"])
     if role is None:
-        roles = list_roles(client, mount)
-        findings.append(finding(ERROR, "role_missing", "role %r does not exist on auth/%s (roles there: %s)"
-                                % (check["role"], mount, ", ".join(roles) or "none"),
-                                "Fix the store's auth.kubernetes.role, or create the role (configure.yml)"))
-        return finish(result)
+        roles = api.list_kubernetes_roles(client, mount)
+        result["findings"].append(finding(ERROR, "role_missing", "role %r does not exist on auth/%s (roles there: %s)"
+                                          % (check["role"], mount, ", ".join(roles) or "none"),
+                                          "Fix the store's auth.kubernetes.role, or create the role (configure.yml)"))
+        return None
     result["role_found"] = True
-    policies = sorted(set(role.get("token_policies") or role.get("policies") or []))
-    no_default = bool(role.get("token_no_default_policy"))
     result["role_settings"] = dict(bound_service_account_names=role.get("bound_service_account_names") or [],
                                    bound_service_account_namespaces=role.get("bound_service_account_namespaces") or [],
-                                   audience=role.get("audience") or "", token_policies=policies,
-                                   token_no_default_policy=no_default)
-    findings += binding_findings(check, role)
+                                   audience=role.get("audience") or "", token_policies=role_policies(role),
+                                   token_no_default_policy=bool(role.get("token_no_default_policy")))
+    result["findings"] += binding_findings(check, role)
+    return role
+
+
+def role_policies(role):
+    return sorted(set(role.get("token_policies") or role.get("policies") or []))
+
+
+def check_policies(client, check, policies, result):
+    """A finding for each policy the role names that does not exist."""
     for policy in policies:
         if policy in ("default", "root"):
             continue
-        if not acl_policy_exists(client, policy):
+        if api.read_policy(client, policy) is None:
             result["policies_missing"].append(policy)
-            findings.append(finding(ERROR, "policy_missing", "role %s names policy %s, which does not exist" % (check["role"], policy),
-                                    "Create it (configure.yml writes the declared policies) or fix the role's token_policies"))
+            result["findings"].append(finding(ERROR, "policy_missing",
+                                              "role %s names policy %s, which does not exist" % (check["role"], policy),
+                                              "Create it (configure.yml writes the declared policies) or fix the role's "
+                                              "token_policies"))
 
+
+def check_kv_mount(check, secret_mounts, result):
+    """Is the store's path a KV mount of the version the store says? Returns the mount path ("" when none)."""
     kv_mount = (check.get("kv_mount") or "").strip("/")
-    if kv_mount:
-        kv = secret_mounts.get(kv_mount + "/")
-        result["kv_mount_found"] = kv is not None
-        if kv is None:
-            findings.append(finding(ERROR, "kv_mount_missing", "the store's path %s is not a secrets engine mount" % kv_mount,
-                                    "Set the store's path to the KV mount (for example kv-dev), or enable it (configure.yml)"))
-        else:
-            version = "v%s" % ((kv.get("options") or {}).get("version") or "1")
-            if kv.get("type") not in ("kv", "generic"):
-                findings.append(finding(ERROR, "kv_mount_type", "%s is a %s mount, not kv" % (kv_mount, kv.get("type")),
-                                        "Point the store's path at the KV mount"))
-            elif version != check["kv_version"]:
-                findings.append(finding(ERROR, "kv_version_mismatch",
-                                        "%s is KV %s but the store says version %s" % (kv_mount, version, check["kv_version"]),
-                                        "Set the store's version: %s" % version))
+    if not kv_mount:
+        return kv_mount
+    kv = secret_mounts.get(kv_mount + "/")
+    result["kv_mount_found"] = kv is not None
+    findings = result["findings"]
+    if kv is None:
+        findings.append(finding(ERROR, "kv_mount_missing", "the store's path %s is not a secrets engine mount" % kv_mount,
+                                "Set the store's path to the KV mount (for example kv-dev), or enable it (configure.yml)"))
+        return kv_mount
+    version = "v%s" % ((kv.get("options") or {}).get("version") or "1")
+    if kv.get("type") not in ("kv", "generic"):
+        findings.append(finding(ERROR, "kv_mount_type", "%s is a %s mount, not kv" % (kv_mount, kv.get("type")),
+                                "Point the store's path at the KV mount"))
+    elif version != check["kv_version"]:
+        findings.append(finding(ERROR, "kv_version_mismatch",
+                                "%s is KV %s but the store says version %s" % (kv_mount, version, check["kv_version"]),
+                                "Set the store's version: %s" % version))
+    return kv_mount
 
+
+def probe_capabilities(module, client, policies, no_default, result):
+    """What a 60 s token with the role's policies may do on each path (``allowed``); a warning when it cannot be told."""
     paths = [p["path"] for p in result["paths"]]
-    effective = sorted(set(policies + ([] if no_default else ["default"])))
-    if paths:
-        accessor = None
-        try:
-            accessor = create_probe_token(client, policies, no_default)
-            caps = capabilities_of_accessor(client, accessor, paths)
-            for item in result["paths"]:
-                item["capabilities"] = caps.get(item["path"]) or []
-                item["allowed"] = allows(item["capabilities"], item["capability"])
-        except Exception as exc:  # noqa: BLE001 - a finding, not a failure
-            findings.append(finding(WARNING, "capabilities_unknown",
-                                    "cannot evaluate the role's policies: %s" % describe(exc)[0],
-                                    "The module's token needs sudo on auth/token/create and access to "
-                                    "sys/capabilities-accessor; or give login_jwt for a real login"))
-        finally:
-            if accessor:
-                try:
-                    revoke_accessor(client, accessor)
-                except Exception as exc:  # noqa: BLE001
-                    module.warn("Could not revoke the probe token (it expires in %s anyway): %s" % (PROBE_TTL, describe(exc)[0]))
-        if check["kv_version"] == "v2" and kv_mount and result["kv_mount_found"]:
-            check_existence(client, kv_mount, result["paths"])
+    accessor = None
+    try:
+        accessor = api.create_token(
+            client, policies=policies or ["default"], no_default_policy=bool(no_default), ttl=PROBE_TTL,
+            explicit_max_ttl=PROBE_TTL, renewable=False, display_name="heracles-eso-check",
+            meta=dict(purpose="heracles.secrets.vault_eso_check capability probe"))["accessor"]
+        caps = api.read_capabilities_of_accessor(client, accessor, paths)
+        for item in result["paths"]:
+            item["capabilities"] = caps.get(item["path"]) or []
+            item["allowed"] = allows(item["capabilities"], item["capability"])
+    except Exception as exc:  # noqa: BLE001 - a finding, not a failure
+        result["findings"].append(finding(WARNING, "capabilities_unknown",
+                                          "cannot evaluate the role's policies: %s" % describe(exc)[0],
+                                          "The module's token needs sudo on auth/token/create and access to "
+                                          "sys/capabilities-accessor; or give login_jwt for a real login"))
+    finally:
+        if accessor:
+            try:
+                api.revoke_accessor(client, accessor)
+            except Exception as exc:  # noqa: BLE001
+                module.warn("Could not revoke the probe token (it expires in %s anyway): %s" % (PROBE_TTL, describe(exc)[0]))
 
+
+def login_jwt(check, result):
+    """The JWT to log in with (login_jwt, or read from login_jwt_file), or None; a finding when the file is unreadable."""
     jwt = check.get("login_jwt")
     if check.get("login_jwt_file"):
         try:
             with open(check["login_jwt_file"]) as handle:
                 jwt = handle.read().strip()
         except (IOError, OSError) as exc:
-            findings.append(finding(ERROR, "login_jwt_unreadable", "cannot read login_jwt_file %s: %s" % (check["login_jwt_file"], exc.strerror),
-                                    "Point login_jwt_file at a file holding the service-account JWT"))
+            result["findings"].append(finding(ERROR, "login_jwt_unreadable",
+                                              "cannot read login_jwt_file %s: %s" % (check["login_jwt_file"], exc.strerror),
+                                              "Point login_jwt_file at a file holding the service-account JWT"))
             jwt = None
+    return jwt
+
+
+def run_check(module, client, check, auth_mounts, secret_mounts):
+    mount = (check["auth_mount"] or "kubernetes").strip()
+    check = dict(check, auth_mount=mount)
+    result = new_result(check, mount)
+    result["findings"] += auth_mount_findings(mount, auth_mounts)
+    if result["findings"]:
+        return finish(result)
+    result["auth_mount_found"] = True
+    mount = mount.strip("/")
+
+    role = check_role(client, check, mount, result)
+    if role is None:
+        return finish(result)
+    policies = role_policies(role)
+    no_default = bool(role.get("token_no_default_policy"))
+    check_policies(client, check, policies, result)
+    kv_mount = check_kv_mount(check, secret_mounts, result)
+
+    paths = [p["path"] for p in result["paths"]]
+    if paths:
+        probe_capabilities(module, client, policies, no_default, result)
+        if check["kv_version"] == "v2" and kv_mount and result["kv_mount_found"]:
+            check_existence(client, kv_mount, result["paths"])
+    jwt = login_jwt(check, result)
     if jwt:
         login_check(module, check, mount, jwt, paths, result)
-    findings += path_findings(check, effective, result["paths"])
+    effective = sorted(set(policies + ([] if no_default else ["default"])))
+    result["findings"] += path_findings(check, effective, result["paths"])
     return finish(result)
 
 
@@ -592,12 +530,12 @@ def check_existence(client, kv_mount, entries):
             continue
         key = path[len(prefix):]
         try:
-            meta = read_kv2_metadata(client, kv_mount, key)
-        except Exception as exc:  # noqa: BLE001
-            if _not_found(exc):
-                entry["exists"] = False
-            continue  # forbidden or unknown: leave it None
-        entry["exists"] = True
+            meta = api.read_secret_metadata(client, kv_mount, key)
+        except Exception:  # noqa: BLE001 - forbidden or unknown: leave it None
+            continue
+        entry["exists"] = meta is not None
+        if meta is None:
+            continue
         current = str(meta.get("current_version") or "")
         version = (meta.get("versions") or {}).get(current) or {}
         entry["deleted"] = bool(version.get("deletion_time") or version.get("destroyed"))
@@ -615,7 +553,7 @@ def login_check(module, check, mount, jwt, paths, result):
                                           % (expected[1], expected[0])))
     try:
         login_client = client_mod.build_client(module.params, login=False)
-        auth = kubernetes_login(login_client, mount, check["role"], jwt)
+        auth = api.login_kubernetes(login_client, check["role"], jwt, mount=mount)
     except Exception as exc:  # noqa: BLE001 - the finding is the answer
         message = describe(exc)[0]
         login["error"] = message
@@ -628,7 +566,7 @@ def login_check(module, check, mount, jwt, paths, result):
                  service_account=(auth.get("metadata") or {}).get("service_account_name"))
     try:
         if paths:
-            caps = capabilities_self(login_client, paths)
+            caps = api.read_capabilities_self(login_client, paths)
             for entry in result["paths"]:
                 entry["login_capabilities"] = caps.get(entry["path"]) or []
                 allowed = allows(entry["login_capabilities"], entry["capability"])
@@ -638,7 +576,7 @@ def login_check(module, check, mount, jwt, paths, result):
         login["error"] = describe(exc)[0]
     finally:
         try:
-            revoke_self(login_client)
+            api.revoke_self(login_client)
         except Exception:  # noqa: BLE001 - it expires with the role's TTL
             module.warn("Could not revoke the login token; it expires with the role's token_ttl")
 
@@ -681,8 +619,8 @@ def run_module():
     )
     client = module.client
     try:
-        auth_mounts = list_auth_mounts(client)
-        secret_mounts = list_secret_mounts(client)
+        auth_mounts = api.list_auth_methods(client)
+        secret_mounts = api.list_mounted_secrets_engines(client)
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Reading sys/auth and sys/mounts")
     results = []

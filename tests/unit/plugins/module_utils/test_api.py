@@ -24,7 +24,7 @@ MODULE_UTILS = os.path.join(ROOT, "plugins", "module_utils")
 STILL_DIRECT = {
     "vault_raft_snapshot",
     # not yet converted
-    "vault_eso_check",
+   
    
     "vault_rekey",
 }
