@@ -77,7 +77,10 @@ SEALED_HINT = ("Unseal the node(s) with playbooks/bootstrap.yml or heracles.secr
                "(keys are read from the encrypted init file); with auto-unseal check that the KMS key is reachable")
 NOT_INIT_HINT = "Initialise the cluster first: run playbooks/bootstrap.yml (heracles.secrets.vault_init)"
 TOKEN_HINT = ("The token is missing, expired or lacks a policy for this path. Pass a valid token "
-              "(option token, VAULT_TOKEN, token_path, or auth_method=init_file for bootstrap) with the policy this task needs")
+              "(option token, VAULT_TOKEN, token_path, or auth_method=init_file for bootstrap) with the policy this task needs. "
+              "With auth_method=init_file (the root token from the init material) it means the init material does not "
+              "match this cluster's data: after a forced restore from another cluster use that cluster's init material "
+              "(restore.yml writes it in place; docs/backups.md)")
 
 _NO_LEADER = re.compile(r"active cluster node not found|no leader|local node not active|raft is in the process|"
                         r"leadership lost|node not active", re.I)
