@@ -18,7 +18,6 @@ Modules reach Vault only through this file; ``tests/unit/plugins/module_utils/te
 
 # Still calling hvac directly (owned elsewhere; move their calls here next, then shrink the test's STILL_DIRECT):
 #   modules:      vault_raft_snapshot
-#                 (not yet converted: vault_rekey)
 #   module_utils: database.py (for the database modules), snapshot_readback.py (for the snapshot module)
 
 from __future__ import absolute_import, division, print_function

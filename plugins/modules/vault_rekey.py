@@ -195,7 +195,7 @@ import os
 import shutil
 import time
 
-from ansible_collections.heracles.secrets.plugins.module_utils import keystore
+from ansible_collections.heracles.secrets.plugins.module_utils import api, keystore
 from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
 from ansible_collections.heracles.secrets.plugins.module_utils.errors import HeraclesError, describe, join_hint
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
@@ -212,50 +212,39 @@ class RekeyError(HeraclesError):
     pass
 
 
-# -- the two APIs: one function per endpoint -----------------------------------------------
+# -- the two APIs (module_utils/api.py) ---------------------------------------------------------
 class RekeyApi:
-    """``sys/rotate/(root|recovery)/*`` (OpenBao >= 2.4, authenticated) or ``sys/rekey[-recovery-key]/*``."""
+    """The rekey API in use: ``kind`` rotate (``sys/rotate/(root|recovery)/*``, OpenBao >= 2.4, authenticated) or
+    rekey (``sys/rekey[-recovery-key]/*``), bound to a client and to the root or recovery keys."""
 
     def __init__(self, client, kind, recovery):
         self.client = client
         self.kind = kind
-        if kind == "rotate":
-            self.base = "/v1/sys/rotate/%s" % ("recovery" if recovery else "root")
-            self.write = client.adapter.post
-        else:
-            self.base = "/v1/sys/%s" % ("rekey-recovery-key" if recovery else "rekey")
-            self.write = client.adapter.put
-
-    @staticmethod
-    def _data(resp):
-        if not isinstance(resp, dict):
-            return {}
-        return resp["data"] if isinstance(resp.get("data"), dict) else resp
+        self.recovery = recovery
 
     def read_progress(self):
-        """``GET <base>/init``: started, nonce, t, n, progress, required, verification_nonce."""
-        return self._data(self.client.adapter.get(self.base + "/init"))
+        """started, nonce, t, n, progress, required, verification_nonce."""
+        return api.read_rekey_progress(self.client, self.kind, recovery=self.recovery)
 
     def start(self, shares, threshold):
-        """``POST|PUT <base>/init`` with ``require_verification=true``."""
-        body = dict(secret_shares=shares, secret_threshold=threshold, require_verification=True)
-        return self._data(self.write(self.base + "/init", json=body))
+        """Start a rekey that holds the new keys for verification."""
+        return api.start_rekey(self.client, self.kind, shares, threshold, recovery=self.recovery)
 
     def cancel(self):
-        """``DELETE <base>/init``: the rekey (and any pending verification) is dropped; the old keys stay."""
-        self.client.adapter.delete(self.base + "/init")
+        """Drop the rekey (and any pending verification); the old keys stay."""
+        api.cancel_rekey(self.client, self.kind, recovery=self.recovery)
 
     def submit(self, key, nonce):
-        """``POST|PUT <base>/update``: one current key share."""
-        return self._data(self.write(self.base + "/update", json=dict(key=key, nonce=nonce)))
+        """One current key share."""
+        return api.submit_rekey_key(self.client, self.kind, key, nonce, recovery=self.recovery)
 
     def read_verification(self):
-        """``GET <base>/verify``: the verification nonce and progress."""
-        return self._data(self.client.adapter.get(self.base + "/verify"))
+        """The verification nonce and progress."""
+        return api.read_rekey_verify_progress(self.client, self.kind, recovery=self.recovery)
 
     def verify(self, key, nonce):
-        """``POST|PUT <base>/verify``: one new key share."""
-        return self._data(self.write(self.base + "/verify", json=dict(key=key, nonce=nonce)))
+        """One new key share."""
+        return api.submit_rekey_verify_key(self.client, self.kind, key, nonce, recovery=self.recovery)
 
 
 def _status(exc):
@@ -391,12 +380,12 @@ def backup_material(store, payload, when):
     return "%s version %s (AWSPREVIOUS after this rekey)" % (store.location, current[0] if current else "?")
 
 
-def submit_current_keys(api, keys, nonce, threshold):
+def submit_current_keys(rekey, keys, nonce, threshold):
     """Submit a threshold of the current keys; return the completing response (new keys, verification nonce)."""
     resp = {}
     for key in keys[:threshold]:
         try:
-            resp = api.submit(key, nonce)
+            resp = rekey.submit(key, nonce)
         except Exception as exc:  # noqa: BLE001
             if hvac_exc is not None and isinstance(exc, hvac_exc.InvalidRequest):
                 raise RekeyError("The server rejected the current keys from the init material (%s)" % _errors(exc),
@@ -410,13 +399,13 @@ def submit_current_keys(api, keys, nonce, threshold):
                      "The material holds fewer keys than the threshold; the rekey was cancelled, nothing changed")
 
 
-def verify_new_keys(api, keys, threshold, nonce=None):
+def verify_new_keys(rekey, keys, threshold, nonce=None):
     """Submit a threshold of the new keys to the verification endpoint; True when the server switched to them."""
     if nonce is None:
-        nonce = api.read_verification().get("nonce")
+        nonce = rekey.read_verification().get("nonce")
     for key in keys[:threshold]:
         try:
-            resp = api.verify(key, nonce)
+            resp = rekey.verify(key, nonce)
         except Exception as exc:  # noqa: BLE001
             if hvac_exc is not None and isinstance(exc, hvac_exc.InvalidRequest):
                 raise RekeyError("The server did not accept the new keys on verification (%s)" % _errors(exc),
@@ -427,25 +416,9 @@ def verify_new_keys(api, keys, threshold, nonce=None):
     return False
 
 
-def run_module():
-    module = VaultModule(
-        argument_spec=dict(
-            # Share counts, not secrets.
-            secret_shares=dict(type="int", no_log=False),
-            secret_threshold=dict(type="int", no_log=False),
-            recovery=dict(type="bool", default=False),
-            force=dict(type="bool", default=False),
-            max_age=dict(type="str", default="90d"),
-            api=dict(type="str", default="auto", choices=["auto", "rotate", "rekey"]),
-        ),
-        supports_check_mode=True,
-    )
+def read_material(module, result):
+    """(store, payload, current keys) from the init material; fails when it holds no keys of the wanted kind."""
     p = module.params
-    target = "recovery" if p["recovery"] else "unseal"
-    try:
-        max_age = parse_duration(p["max_age"])
-    except ValueError as exc:
-        module.fail_json(msg="max_age: %s" % exc)
     try:
         store = keystore.open_store(p)
         payload = store.read()
@@ -454,8 +427,7 @@ def run_module():
     for warning in store.permission_warnings():
         module.warn(warning)
     keys = list(payload.get("recovery_keys_b64" if p["recovery"] else "unseal_keys_b64") or [])
-    result = dict(changed=False, due=False, reasons=[], target=target, api=None, verified=False,
-                  cancelled_in_progress=False, resumed=False, init_store=store.location)
+    result["init_store"] = store.location
     if not keys:
         other = "unseal_keys_b64" if p["recovery"] else "recovery_keys_b64"
         hint = ""
@@ -463,11 +435,15 @@ def run_module():
             hint = " It holds %s keys: set recovery=%s." % ("unseal" if p["recovery"] else "recovery",
                                                             "false" if p["recovery"] else "true")
         module.fail_json(msg="The init material at %s holds no %s keys (PGP-encrypted shares cannot be used).%s "
-                             "Nothing was changed" % (store.location, target, hint), **result)
+                             "Nothing was changed" % (store.location, result["target"], hint), **result)
+    return store, payload, keys
 
-    client = module.client
+
+def read_shape(module, client, keys, result):
+    """(shares, threshold) now and wanted, from ``GET sys/seal-status``; fails unless a rekey can run."""
+    p = module.params
     try:
-        seal = client.sys.read_seal_status()
+        seal = api.read_seal_status(client)
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Reading the seal status", **result)
     if not seal.get("initialized") or seal.get("sealed"):
@@ -488,35 +464,152 @@ def run_module():
     if len(keys) < current_t:
         module.fail_json(msg="The init material holds %d key(s) but the cluster needs %d to rekey; nothing was changed"
                              % (len(keys), current_t), **result)
+    return current_n, current_t, shares, threshold
 
-    now = time.time()
-    reasons, age = due_reasons(payload, now, max_age, p["force"], shares, threshold, current_n, current_t, p["max_age"])
-    result["keys_age_days"] = None if age is None else round(age / 86400.0, 1)
+
+def read_progress(module, client, result):
+    """(the rekey API in use, the progress of a rekey in progress if any)."""
     try:
-        api = detect_api(client, p["recovery"], p["api"])
-        progress = api.read_progress()
+        rekey = detect_api(client, module.params["recovery"], module.params["api"])
+        progress = rekey.read_progress()
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Reading the rekey progress", **result)
-    result["api"] = api.kind
-    in_progress = bool(progress.get("started"))
-    ours = in_progress and bool(progress.get("verification_nonce")) and progress.get("nonce") == payload.get("rekey_nonce")
+    result["api"] = rekey.kind
+    return rekey, progress
 
-    if ours:
-        # Interrupted after the new keys were stored: the stored keys are the pending ones. Finish.
-        result.update(due=True, changed=True, resumed=True, reasons=["finishing an interrupted rekey (keys already stored)"])
-        if module.check_mode:
-            module.exit_ok(**result)
-        try:
-            result["verified"] = verify_new_keys(api, keys, progress.get("t") or threshold)
-        except Exception as exc:  # noqa: BLE001
-            module.fail_from(exc, "Verifying the stored keys of the interrupted rekey (the previous material is in %s)"
-                             % payload.get("previous_backup"), **result)
-        if not result["verified"]:
-            module.fail_json(msg="The interrupted rekey did not verify; the previous material is in %s"
-                             % payload.get("previous_backup"), **result)
-        result.update(shares=progress.get("n") or shares, threshold=progress.get("t") or threshold)
+
+def finish_interrupted(module, rekey, keys, progress, payload, shares, threshold, result):
+    """Interrupted after the new keys were stored: the stored keys are the pending ones. Verify them and exit."""
+    result.update(due=True, changed=True, resumed=True, reasons=["finishing an interrupted rekey (keys already stored)"])
+    if module.check_mode:
         module.exit_ok(**result)
+    try:
+        result["verified"] = verify_new_keys(rekey, keys, progress.get("t") or threshold)
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Verifying the stored keys of the interrupted rekey (the previous material is in %s)"
+                         % payload.get("previous_backup"), **result)
+    if not result["verified"]:
+        module.fail_json(msg="The interrupted rekey did not verify; the previous material is in %s"
+                         % payload.get("previous_backup"), **result)
+    result.update(shares=progress.get("n") or shares, threshold=progress.get("t") or threshold)
+    module.exit_ok(**result)
 
+
+def abort(module, rekey, store, result, exc, what, restore=None):
+    """Cancel the rekey (the old keys stay valid), put the old material back if asked, and fail."""
+    notes = []
+    try:
+        rekey.cancel()
+        notes.append("the rekey was cancelled")
+    except Exception as cancel_exc:  # noqa: BLE001
+        notes.append("cancelling the rekey failed too (%s)" % describe(cancel_exc)[0])
+    if restore is not None:
+        try:
+            store.write(restore, overwrite=True)
+            notes.append("the old material was put back")
+        except Exception as write_exc:  # noqa: BLE001
+            notes.append("putting the old material back failed (%s): restore it from %s"
+                         % (describe(write_exc)[0], result.get("backup")))
+    message, hint = describe(exc)
+    module.fail_json(msg="%s failed: %s. %s; the old keys stay valid"
+                     % (what, join_hint(message, hint).rstrip("."), "; ".join(notes).capitalize()),
+                     **updated(result, changed=False, verified=False))
+
+
+def start_rekey(module, store, rekey, in_progress, shares, threshold, result):
+    """Cancel a rekey someone else left in progress, start ours; returns its nonce."""
+    try:
+        store.check_writable()
+        if in_progress:
+            rekey.cancel()
+        started = rekey.start(shares, threshold)
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Starting the rekey", **updated(result, changed=in_progress))
+    return started.get("nonce")
+
+
+def new_keys_from_server(module, rekey, store, keys, nonce, current_t, shares, result):
+    """Submit the current keys; returns the completing answer and the new keys (checked), or aborts."""
+    try:
+        done = submit_current_keys(rekey, keys, nonce, current_t)
+        new_keys = list(done.get("keys_base64") or [])
+        check_new_keys(new_keys, shares)
+    except Exception as exc:  # noqa: BLE001
+        abort(module, rekey, store, result, exc, "Submitting the current keys")
+    if not done.get("verification_required"):
+        module.warn("The server did not hold the new keys for verification: they were active before being stored.")
+    return done, new_keys
+
+
+def store_new_keys(module, rekey, store, payload, done, new_keys, shares, threshold, nonce, when, result):
+    """Back the old material up, then write the new keys into the init material (before they become active)."""
+    try:
+        result["backup"] = backup_material(store, payload, when)
+        store.write(new_payload(payload, module.params["recovery"], new_keys, shares, threshold, nonce,
+                                result["backup"], when.isoformat()), overwrite=True)
+    except Exception as exc:  # noqa: BLE001
+        if done.get("verification_required"):
+            abort(module, rekey, store, result, exc, "Storing the new keys")
+        module.fail_from(exc, "Storing the new keys -- they are ACTIVE and were not stored; the old keys no longer "
+                              "unseal. Keep this cluster unsealed and rekey again with force=true from the backup %s"
+                         % result.get("backup"), **updated(result, changed=True))
+    result["rekeyed_at"] = when.isoformat()
+
+
+def verify_stored_keys(module, rekey, store, payload, done, new_keys, threshold, result):
+    """Make the stored new keys active by verifying them; on failure cancel and put the old material back."""
+    if not done.get("verification_required"):
+        return
+    try:
+        result["verified"] = verify_new_keys(rekey, new_keys, threshold, done.get("verification_nonce"))
+        if not result["verified"]:
+            raise RekeyError("The verification did not complete after %d new key(s)" % threshold, None)
+    except Exception as exc:  # noqa: BLE001
+        abort(module, rekey, store, result, exc, "Verifying the new keys", restore=payload)
+
+
+def report_shape(module, client, shares, threshold):
+    """Warn when ``GET sys/seal-status`` does not show the new shape (the rekey is done; this is only a report)."""
+    try:
+        after = api.read_seal_status(client)
+        if (after.get("n"), after.get("t")) != (shares, threshold):
+            module.warn("After the rekey the seal status says %s/%s shares, expected %s/%s"
+                        % (after.get("n"), after.get("t"), shares, threshold))
+    except Exception as exc:  # noqa: BLE001
+        module.warn("Could not read the seal status after the rekey: %s" % describe(exc)[0])
+
+
+def run_module():
+    module = VaultModule(
+        argument_spec=dict(
+            # Share counts, not secrets.
+            secret_shares=dict(type="int", no_log=False),
+            secret_threshold=dict(type="int", no_log=False),
+            recovery=dict(type="bool", default=False),
+            force=dict(type="bool", default=False),
+            max_age=dict(type="str", default="90d"),
+            api=dict(type="str", default="auto", choices=["auto", "rotate", "rekey"]),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        max_age = parse_duration(p["max_age"])
+    except ValueError as exc:
+        module.fail_json(msg="max_age: %s" % exc)
+    result = dict(changed=False, due=False, reasons=[], target="recovery" if p["recovery"] else "unseal", api=None,
+                  verified=False, cancelled_in_progress=False, resumed=False, init_store=None)
+    store, payload, keys = read_material(module, result)
+    client = module.client
+    current_n, current_t, shares, threshold = read_shape(module, client, keys, result)
+
+    reasons, age = due_reasons(payload, time.time(), max_age, p["force"], shares, threshold, current_n, current_t,
+                               p["max_age"])
+    result["keys_age_days"] = None if age is None else round(age / 86400.0, 1)
+    rekey, progress = read_progress(module, client, result)
+    in_progress = bool(progress.get("started"))
+    if in_progress and bool(progress.get("verification_nonce")) and progress.get("nonce") == payload.get("rekey_nonce"):
+        finish_interrupted(module, rekey, keys, progress, payload, shares, threshold, result)
     if not reasons:
         if in_progress:
             module.warn("A rekey someone else started is in progress (nonce %s); it was left alone because no rekey is "
@@ -527,70 +620,11 @@ def run_module():
         module.exit_ok(**result)
 
     when = utc_now()
-    try:
-        store.check_writable()
-        if in_progress:
-            api.cancel()
-        started = api.start(shares, threshold)
-    except Exception as exc:  # noqa: BLE001
-        module.fail_from(exc, "Starting the rekey", **updated(result, changed=in_progress))
-    nonce = started.get("nonce")
-
-    def abort(exc, what, restore=None):
-        """Cancel the rekey (the old keys stay valid), put the old material back if asked, and fail."""
-        notes = []
-        try:
-            api.cancel()
-            notes.append("the rekey was cancelled")
-        except Exception as cancel_exc:  # noqa: BLE001
-            notes.append("cancelling the rekey failed too (%s)" % describe(cancel_exc)[0])
-        if restore is not None:
-            try:
-                store.write(restore, overwrite=True)
-                notes.append("the old material was put back")
-            except Exception as write_exc:  # noqa: BLE001
-                notes.append("putting the old material back failed (%s): restore it from %s"
-                             % (describe(write_exc)[0], result.get("backup")))
-        message, hint = describe(exc)
-        module.fail_json(msg="%s failed: %s. %s; the old keys stay valid"
-                         % (what, join_hint(message, hint).rstrip("."), "; ".join(notes).capitalize()),
-                         **updated(result, changed=False, verified=False))
-
-    try:
-        done = submit_current_keys(api, keys, nonce, current_t)
-        new_keys = list(done.get("keys_base64") or [])
-        check_new_keys(new_keys, shares)
-    except Exception as exc:  # noqa: BLE001
-        abort(exc, "Submitting the current keys")
-    if not done.get("verification_required"):
-        module.warn("The server did not hold the new keys for verification: they were active before being stored.")
-
-    try:
-        result["backup"] = backup_material(store, payload, when)
-        store.write(new_payload(payload, p["recovery"], new_keys, shares, threshold, nonce, result["backup"],
-                                when.isoformat()), overwrite=True)
-    except Exception as exc:  # noqa: BLE001
-        if done.get("verification_required"):
-            abort(exc, "Storing the new keys")
-        module.fail_from(exc, "Storing the new keys -- they are ACTIVE and were not stored; the old keys no longer "
-                              "unseal. Keep this cluster unsealed and rekey again with force=true from the backup %s"
-                         % result.get("backup"), **updated(result, changed=True))
-    result["rekeyed_at"] = when.isoformat()
-
-    if done.get("verification_required"):
-        try:
-            result["verified"] = verify_new_keys(api, new_keys, threshold, done.get("verification_nonce"))
-            if not result["verified"]:
-                raise RekeyError("The verification did not complete after %d new key(s)" % threshold, None)
-        except Exception as exc:  # noqa: BLE001
-            abort(exc, "Verifying the new keys", restore=payload)
-    try:
-        after = client.sys.read_seal_status()
-        if (after.get("n"), after.get("t")) != (shares, threshold):
-            module.warn("After the rekey the seal status says %s/%s shares, expected %s/%s"
-                        % (after.get("n"), after.get("t"), shares, threshold))
-    except Exception as exc:  # noqa: BLE001 - the rekey is done; this is only a report
-        module.warn("Could not read the seal status after the rekey: %s" % describe(exc)[0])
+    nonce = start_rekey(module, store, rekey, in_progress, shares, threshold, result)
+    done, new_keys = new_keys_from_server(module, rekey, store, keys, nonce, current_t, shares, result)
+    store_new_keys(module, rekey, store, payload, done, new_keys, shares, threshold, nonce, when, result)
+    verify_stored_keys(module, rekey, store, payload, done, new_keys, threshold, result)
+    report_shape(module, client, shares, threshold)
     module.exit_ok(**result)
 
 

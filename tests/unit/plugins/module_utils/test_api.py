@@ -23,10 +23,6 @@ MODULE_UTILS = os.path.join(ROOT, "plugins", "module_utils")
 # Modules still calling hvac directly (owned elsewhere). Shrink this list as they move to api.py; never grow it.
 STILL_DIRECT = {
     "vault_raft_snapshot",
-    # not yet converted
-   
-   
-    "vault_rekey",
 }
 HVAC_ATTRIBUTES = {"adapter", "sys", "secrets", "auth"}
 GENERIC_CALLS = {"read", "list", "write", "write_data", "delete"}
