@@ -117,3 +117,9 @@ def test_every_api_function_names_its_endpoint(name, fn):
                                   "submit", "start", "cancel", "initialize", "remove", "join", "rotate", "generate",
                                   "revoke", "lookup", "login", "destroy"), "api.%s: verb first, as hvac names it" % name
 
+
+def test_every_api_function_is_used():
+    sources = "".join(read(os.path.join(d, f)) for d in (MODULES, MODULE_UTILS) for f in sorted(os.listdir(d))
+                      if f.endswith(".py") and f != "api.py")
+    unused = [name for name, dummy in public_functions() if not re.search(r"\bapi\.%s\b" % name, sources)]
+    assert not unused, "api.py functions no module calls: %s" % ", ".join(unused)
