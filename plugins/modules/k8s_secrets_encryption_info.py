@@ -177,6 +177,58 @@ def eks_lines(facts, key_facts):
     return lines
 
 
+def aws_findings(module, result):
+    """With cluster_name: the EKS cluster and its Secrets key; with kms_key alone: the key. Facts go to ``result``."""
+    p = module.params
+    if not (p["cluster_name"] or p["kms_key"]):
+        return []
+    eks, kms = envelope_aws.clients(p["aws_region"], p["aws_endpoint_url"])
+    if p["cluster_name"]:
+        facts, found = envelope_aws.check_eks(eks, kms, p["cluster_name"], p["aws_region"], p["kms_key"],
+                                              p["require_rotation"])
+        result["eks"] = facts
+        result["report"] += eks_lines(facts, None)
+    else:
+        facts, found = envelope_aws.check_key(kms, p["kms_key"], p["aws_region"], p["require_rotation"])
+        result["key"] = facts
+        result["report"] += eks_lines(None, facts)
+    return found
+
+
+def etcd_gateway(p):
+    """The etcd client when etcd_endpoints are given, else None (checked before anything is read)."""
+    if not p["etcd_endpoints"]:
+        return None
+    return etcd_v3.EtcdGateway(p["etcd_endpoints"], p["etcd_ca_cert"], p["etcd_client_cert"],
+                               p["etcd_client_key"], p["etcd_api_prefix"], p["etcd_timeout"])
+
+
+def etcd_findings(module, gateway, target, namespaces, result):
+    """With etcd: one finding when Secrets in etcd are not written by ``target``. The scan goes to ``result``."""
+    p = module.params
+    if gateway is None:
+        return []
+    scan = envelope.scan_secrets(gateway, p["etcd_prefix"], target, namespaces, p["etcd_page_size"])
+    result["etcd"] = scan.result()
+    result["report"] += scan.summary_lines()
+    if scan.total == 0:
+        module.warn("No Secrets under %s in etcd%s: is etcd_prefix the API server's --etcd-prefix?"
+                    % (scan.prefix, " for namespaces %s" % ", ".join(namespaces) if namespaces else ""))
+    if not scan.off_target:
+        return []
+    off = {}
+    for item in scan.off_target:
+        off[item["provider"]] = off.get(item["provider"], 0) + 1
+    kinds = ", ".join("%s: %d" % (envelope.PROVIDERS[k], v) for k, v in sorted(off.items()))
+    return [dict(
+        source="etcd", check="secrets_encryption",
+        message="%d of %d Secrets in etcd are not written by %s (%s): %s" % (
+            len(scan.off_target), scan.total, target.describe(), kinds, envelope.quote_refs(scan.refs())),
+        hint="Make the kms v2 provider the first provider of the API server's EncryptionConfiguration on "
+             "every API server, then rewrite them: playbooks/envelope-encryption.yml -e "
+             "envelope_encryption_reencrypt=true (heracles.secrets.k8s_secrets_reencrypt with etcd_endpoints)")]
+
+
 def run_module():
     spec = dict(
         namespaces=dict(type="list", elements="str", default=[]),
@@ -194,42 +246,9 @@ def run_module():
     try:
         namespaces = envelope.check_namespaces(p["namespaces"])
         target = envelope.Target(p["kms_provider_name"], p["kms_v2_key_id"])
-        gateway = None
-        if p["etcd_endpoints"]:
-            gateway = etcd_v3.EtcdGateway(p["etcd_endpoints"], p["etcd_ca_cert"], p["etcd_client_cert"],
-                                          p["etcd_client_key"], p["etcd_api_prefix"], p["etcd_timeout"])
-        findings = []
-        if p["cluster_name"] or p["kms_key"]:
-            eks, kms = envelope_aws.clients(p["aws_region"], p["aws_endpoint_url"])
-            if p["cluster_name"]:
-                facts, found = envelope_aws.check_eks(eks, kms, p["cluster_name"], p["aws_region"], p["kms_key"],
-                                                      p["require_rotation"])
-                result["eks"] = facts
-                result["report"] += eks_lines(facts, None)
-            else:
-                facts, found = envelope_aws.check_key(kms, p["kms_key"], p["aws_region"], p["require_rotation"])
-                result["key"] = facts
-                result["report"] += eks_lines(None, facts)
-            findings += found
-        if gateway is not None:
-            scan = envelope.scan_secrets(gateway, p["etcd_prefix"], target, namespaces, p["etcd_page_size"])
-            result["etcd"] = scan.result()
-            result["report"] += scan.summary_lines()
-            if scan.total == 0:
-                module.warn("No Secrets under %s in etcd%s: is etcd_prefix the API server's --etcd-prefix?"
-                            % (scan.prefix, " for namespaces %s" % ", ".join(namespaces) if namespaces else ""))
-            if scan.off_target:
-                off = {}
-                for item in scan.off_target:
-                    off[item["provider"]] = off.get(item["provider"], 0) + 1
-                kinds = ", ".join("%s: %d" % (envelope.PROVIDERS[k], v) for k, v in sorted(off.items()))
-                findings.append(dict(
-                    source="etcd", check="secrets_encryption",
-                    message="%d of %d Secrets in etcd are not written by %s (%s): %s" % (
-                        len(scan.off_target), scan.total, target.describe(), kinds, envelope.quote_refs(scan.refs())),
-                    hint="Make the kms v2 provider the first provider of the API server's EncryptionConfiguration on "
-                         "every API server, then rewrite them: playbooks/envelope-encryption.yml -e "
-                         "envelope_encryption_reencrypt=true (heracles.secrets.k8s_secrets_reencrypt with etcd_endpoints)"))
+        gateway = etcd_gateway(p)
+        findings = aws_findings(module, result)
+        findings += etcd_findings(module, gateway, target, namespaces, result)
     except HeraclesError as exc:
         module.fail_json(msg=join_hint(exc.message, exc.hint), **result)
     result["findings"] = findings

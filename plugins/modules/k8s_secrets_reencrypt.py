@@ -257,7 +257,7 @@ def rewrite(module, core, run, namespace, name, obj=None):
             raise
 
 
-def run_module():
+def module_spec():
     spec = dict(
         namespaces=dict(type="list", elements="str", default=[]),
         force=dict(type="bool", default=False),
@@ -270,100 +270,111 @@ def run_module():
     spec.update(envelope.TARGET_SPEC)
     spec.update(envelope_aws.AWS_SPEC)
     spec.update(secrets_kube.KUBE_SPEC)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           mutually_exclusive=[("etcd_endpoints", "cluster_name")])
+    return spec
+
+
+def finish(module, run, result, diff, fail_msg=None):
+    """Exit with the counts of ``run`` (fail with ``fail_msg`` when given)."""
+    result.update(selected=run.selected, rewritten=run.rewritten, conflicts=run.conflicts, gone=run.gone,
+                  failed=run.failed, namespaces=run.namespaces)
+    result["changed"] = bool(run.rewritten) or bool((result.get("marker") or {}).get("written"))
+    if module._diff:
+        result["diff"] = diff
+    if fail_msg:
+        module.fail_json(msg=fail_msg, **result)
+    module.exit_json(**result)
+
+
+def check_input(module):
+    """(namespaces, target provider, etcd gateway or None); raises EnvelopeError before anything is read."""
     p = module.params
-    run = Run()
-    result = dict(changed=False, mode=None, reason="", selected=0, rewritten=0, left_alone=0, conflicts=0, gone=[],
-                  failed=[], namespaces={}, report=[])
-    diff = dict(before={}, after={})
+    namespaces = envelope.check_namespaces(p["namespaces"])
+    target = envelope.Target(p["kms_provider_name"], p["kms_v2_key_id"])
+    if p["retries"] < 0 or p["page_size"] < 1:
+        raise envelope.EnvelopeError("retries must be >= 0 and page_size >= 1", "Use the defaults (5 and 500)")
+    if not (p["etcd_endpoints"] or p["cluster_name"] or p["force"]):
+        raise envelope.EnvelopeError(
+            "Nothing says which Secrets need a rewrite",
+            "Give etcd_endpoints (self-managed: rewrite what etcd shows is not on KMS v2), cluster_name (EKS: rewrite "
+            "all once per key, recorded in a marker ConfigMap) or force=true (rewrite every Secret); nothing was "
+            "written")
+    gateway = None
+    if p["etcd_endpoints"]:
+        gateway = etcd_v3.EtcdGateway(p["etcd_endpoints"], p["etcd_ca_cert"], p["etcd_client_cert"],
+                                      p["etcd_client_key"], p["etcd_api_prefix"], p["etcd_timeout"])
+    if not eso_kube.HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), changed=False)
+    return namespaces, target, gateway
 
-    def finish(fail_msg=None):
-        result.update(selected=run.selected, rewritten=run.rewritten, conflicts=run.conflicts, gone=run.gone,
-                      failed=run.failed, namespaces=run.namespaces)
-        result["changed"] = bool(run.rewritten) or bool((result.get("marker") or {}).get("written"))
-        if module._diff:
-            result["diff"] = diff
-        if fail_msg:
-            module.fail_json(msg=fail_msg, **result)
-        module.exit_json(**result)
 
-    try:
-        namespaces = envelope.check_namespaces(p["namespaces"])
-        target = envelope.Target(p["kms_provider_name"], p["kms_v2_key_id"])
-        if p["retries"] < 0 or p["page_size"] < 1:
-            raise envelope.EnvelopeError("retries must be >= 0 and page_size >= 1", "Use the defaults (5 and 500)")
-        if not (p["etcd_endpoints"] or p["cluster_name"] or p["force"]):
-            raise envelope.EnvelopeError(
-                "Nothing says which Secrets need a rewrite",
-                "Give etcd_endpoints (self-managed: rewrite what etcd shows is not on KMS v2), cluster_name (EKS: rewrite "
-                "all once per key, recorded in a marker ConfigMap) or force=true (rewrite every Secret); nothing was "
-                "written")
-        gateway = None
-        if p["etcd_endpoints"]:
-            gateway = etcd_v3.EtcdGateway(p["etcd_endpoints"], p["etcd_ca_cert"], p["etcd_client_cert"],
-                                          p["etcd_client_key"], p["etcd_api_prefix"], p["etcd_timeout"])
-        if not eso_kube.HAS_KUBERNETES:
-            module.fail_json(msg=missing_required_lib("kubernetes"), changed=False)
+def plan_eks(module, result):
+    """EKS mode: (API client, whether every Secret is rewritten, the marker ConfigMap as read)."""
+    p = module.params
+    result["mode"] = "eks"
+    key_arn = eks_key_arn(module)
+    core = secrets_kube.core_api(p["kubeconfig"], p["context"])
+    before, version = secrets_kube.read_marker(core, p["marker_namespace"], p["marker_name"])
+    rewrite_all, result["reason"] = envelope.marker_decision(before, key_arn, p["force"])
+    marker = dict(namespace=p["marker_namespace"], name=p["marker_name"], written=False, before=before,
+                  after=before, version=version, key_arn=key_arn)
+    return core, rewrite_all, marker
 
-        marker = None
-        if p["cluster_name"]:
-            result["mode"] = "eks"
-            key_arn = eks_key_arn(module)
-            core = secrets_kube.core_api(p["kubeconfig"], p["context"])
-            before, version = secrets_kube.read_marker(core, p["marker_namespace"], p["marker_name"])
-            rewrite_all, result["reason"] = envelope.marker_decision(before, key_arn, p["force"])
-            marker = dict(namespace=p["marker_namespace"], name=p["marker_name"], written=False, before=before,
-                          after=before, version=version, key_arn=key_arn)
-        elif p["force"]:
-            result["mode"], result["reason"], rewrite_all = "force", "force=true", True
-            core = secrets_kube.core_api(p["kubeconfig"], p["context"])
-        else:
-            result["mode"], rewrite_all = "etcd", False
-            scan = envelope.scan_secrets(gateway, p["etcd_prefix"], target, namespaces, p["etcd_page_size"])
-            result["report"] += scan.summary_lines()
-            result["left_alone"] = scan.on_target
-            result["reason"] = "%d of %d Secrets in etcd are not written by %s" % (
-                len(scan.off_target), scan.total, target.describe())
-            core = secrets_kube.core_api(p["kubeconfig"], p["context"]) if scan.off_target else None
-            for item in scan.off_target:
-                rewrite(module, core, run, item["namespace"], item["name"])
-                if item["secret"] in run.done:
-                    diff["before"][item["secret"]] = item["prefix"]
-                    diff["after"][item["secret"]] = target.prefix
-            if run.done and not module.check_mode:
-                after = envelope.scan_secrets(gateway, p["etcd_prefix"], target, namespaces, p["etcd_page_size"])
-                still = [item for item in after.result()["secrets_not_on_target"] if item["secret"] in run.done]
-                result["still_not_on_target"] = still
-                result["report"].append("etcd after the rewrite: %d of %d rewritten Secret(s) still not on %s"
-                                        % (len(still), len(run.done), target.describe()))
-                if still:
-                    result["report"] += run.lines(module.check_mode)
-                    finish("%d rewritten Secret(s) are still not written by %s in etcd: %s. An API server writes them "
-                           "with another provider: make the kms v2 provider the first provider of the "
-                           "EncryptionConfiguration on every API server, restart them, and rerun" % (
-                               len(still), target.describe(), envelope.quote_refs([s["secret"] for s in still])))
-        if rewrite_all:
-            for ns in namespaces or [None]:
-                for obj in secrets_kube.list_secrets(core, ns, p["page_size"]):
-                    meta = obj.get("metadata") or {}
-                    rewrite(module, core, run, meta.get("namespace"), meta.get("name"), obj)
-        if marker is not None:
-            result["marker"] = marker
-            if rewrite_all and not namespaces and not run.failed:
-                marker["after"] = dict(cluster=p["cluster_name"], keyArn=marker["key_arn"],
-                                       reencryptedAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                       secrets=str(run.rewritten))
-                marker["written"] = True
-                if not module.check_mode:
-                    secrets_kube.write_marker(core, p["marker_namespace"], p["marker_name"], marker["after"],
-                                              marker["version"])
-            diff["before"]["marker"], diff["after"]["marker"] = marker["before"], marker["after"]
-            del marker["version"], marker["key_arn"]
-    except HeraclesError as exc:
-        result["report"] += run.lines(module.check_mode)
-        finish(join_hint(exc.message, exc.hint))
 
+def rewrite_off_target(module, run, result, diff, gateway, target, namespaces):
+    """etcd mode: rewrite the Secrets etcd shows are not written by ``target``, then read etcd again to prove it."""
+    p = module.params
+    result["mode"] = "etcd"
+    scan = envelope.scan_secrets(gateway, p["etcd_prefix"], target, namespaces, p["etcd_page_size"])
+    result["report"] += scan.summary_lines()
+    result["left_alone"] = scan.on_target
+    result["reason"] = "%d of %d Secrets in etcd are not written by %s" % (
+        len(scan.off_target), scan.total, target.describe())
+    core = secrets_kube.core_api(p["kubeconfig"], p["context"]) if scan.off_target else None
+    for item in scan.off_target:
+        rewrite(module, core, run, item["namespace"], item["name"])
+        if item["secret"] in run.done:
+            diff["before"][item["secret"]] = item["prefix"]
+            diff["after"][item["secret"]] = target.prefix
+    if run.done and not module.check_mode:
+        after = envelope.scan_secrets(gateway, p["etcd_prefix"], target, namespaces, p["etcd_page_size"])
+        still = [item for item in after.result()["secrets_not_on_target"] if item["secret"] in run.done]
+        result["still_not_on_target"] = still
+        result["report"].append("etcd after the rewrite: %d of %d rewritten Secret(s) still not on %s"
+                                % (len(still), len(run.done), target.describe()))
+        if still:
+            result["report"] += run.lines(module.check_mode)
+            finish(module, run, result, diff,
+                   "%d rewritten Secret(s) are still not written by %s in etcd: %s. An API server writes them "
+                   "with another provider: make the kms v2 provider the first provider of the "
+                   "EncryptionConfiguration on every API server, restart them, and rerun" % (
+                       len(still), target.describe(), envelope.quote_refs([s["secret"] for s in still])))
+
+
+def rewrite_all_secrets(module, core, run, namespaces):
+    """Rewrite every Secret of ``namespaces`` (all namespaces when empty), page by page."""
+    for ns in namespaces or [None]:
+        for obj in secrets_kube.list_secrets(core, ns, module.params["page_size"]):
+            meta = obj.get("metadata") or {}
+            rewrite(module, core, run, meta.get("namespace"), meta.get("name"), obj)
+
+
+def update_marker(module, core, run, marker, namespaces, rewrite_all, result, diff):
+    """EKS mode: record the key and the time in the marker after a complete rewrite of every namespace."""
+    p = module.params
+    result["marker"] = marker
+    if rewrite_all and not namespaces and not run.failed:
+        marker["after"] = dict(cluster=p["cluster_name"], keyArn=marker["key_arn"],
+                               reencryptedAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                               secrets=str(run.rewritten))
+        marker["written"] = True
+        if not module.check_mode:
+            secrets_kube.write_marker(core, p["marker_namespace"], p["marker_name"], marker["after"],
+                                      marker["version"])
+    diff["before"]["marker"], diff["after"]["marker"] = marker["before"], marker["after"]
+    del marker["version"], marker["key_arn"]
+
+
+def final_report(module, run, result, marker):
     result["report"].insert(0, "mode %s: %s" % (result["mode"], result["reason"]))
     result["report"] += run.lines(module.check_mode)
     if marker is not None:
@@ -371,11 +382,41 @@ def run_module():
             marker["namespace"], marker["name"],
             ("would be written" if module.check_mode else "written") + " (keyArn %s)" % marker["after"]["keyArn"]
             if marker["written"] else "unchanged"))
+
+
+def run_module():
+    module = AnsibleModule(argument_spec=module_spec(), supports_check_mode=True,
+                           mutually_exclusive=[("etcd_endpoints", "cluster_name")])
+    p = module.params
+    run = Run()
+    result = dict(changed=False, mode=None, reason="", selected=0, rewritten=0, left_alone=0, conflicts=0, gone=[],
+                  failed=[], namespaces={}, report=[])
+    diff = dict(before={}, after={})
+    marker = None
+    try:
+        namespaces, target, gateway = check_input(module)
+        if p["cluster_name"]:
+            core, rewrite_all, marker = plan_eks(module, result)
+        elif p["force"]:
+            result["mode"], result["reason"], rewrite_all = "force", "force=true", True
+            core = secrets_kube.core_api(p["kubeconfig"], p["context"])
+        else:
+            core, rewrite_all = None, False
+            rewrite_off_target(module, run, result, diff, gateway, target, namespaces)
+        if rewrite_all:
+            rewrite_all_secrets(module, core, run, namespaces)
+        if marker is not None:
+            update_marker(module, core, run, marker, namespaces, rewrite_all, result, diff)
+    except HeraclesError as exc:
+        result["report"] += run.lines(module.check_mode)
+        finish(module, run, result, diff, join_hint(exc.message, exc.hint))
+
+    final_report(module, run, result, marker)
     if run.failed:
-        finish("%d of %d Secret(s) could not be rewritten: %s. Fix the cause and rerun (Secrets already rewritten are "
-               "not rewritten again)" % (len(run.failed), run.selected,
-                                         "; ".join(item["error"] for item in run.failed[:5])))
-    finish()
+        finish(module, run, result, diff,
+               "%d of %d Secret(s) could not be rewritten: %s. Fix the cause and rerun (Secrets already rewritten are "
+               "not rewritten again)" % (len(run.failed), run.selected, "; ".join(item["error"] for item in run.failed[:5])))
+    finish(module, run, result, diff)
 
 
 def eks_key_arn(module):
