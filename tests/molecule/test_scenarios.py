@@ -107,6 +107,8 @@ EXERCISED_ELSEWHERE = {
     "envelope_encryption": ("tests/integration/test_envelope_encryption.py", "envelope_encryption_"),
     # ESO's objects come from a recorded cluster there (tests/data/eso); the Vault side is the session cluster
     "eso_sync": ("tests/integration/test_eso_sync.py", "eso-sync.yml"),
+    # runbooks run against the session cluster (and a recorded Kubernetes API for their consumers)
+    "rotate": ("tests/integration/test_rotation_leak.py", "rotate.yml"),
 }
 
 
