@@ -109,6 +109,7 @@ EXERCISED_ELSEWHERE = {
     "eso_sync": ("tests/integration/test_eso_sync.py", "eso-sync.yml"),
     # runbooks run against the session cluster (and a recorded Kubernetes API for their consumers)
     "rotate": ("tests/integration/test_rotation_leak.py", "rotate.yml"),
+    "leak_response": ("tests/integration/test_rotation_leak.py", "leak-response.yml"),
 }
 
 
