@@ -298,19 +298,24 @@ def backup_write_policy(bucket_arn, prefix, backup_key_arn):
     }
 
 
+def deny_insecure_transport(bucket_arn):
+    """Every bucket policy's first statement: nothing on the bucket or its objects without TLS."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, "%s/*" % bucket_arn],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def backup_bucket_policy(bucket_arn, backup_key_arn):
     """Deny anything but TLS, and any upload not encrypted with the backup key."""
     return {
         "Version": POLICY_VERSION,
         "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, "%s/*" % bucket_arn],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
+            deny_insecure_transport(bucket_arn),
             {
                 "Sid": "DenyOtherEncryptionKeys",
                 "Effect": "Deny",
@@ -351,14 +356,7 @@ def replica_bucket_policy(bucket_arn):
     return {
         "Version": POLICY_VERSION,
         "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, "%s/*" % bucket_arn],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
+            deny_insecure_transport(bucket_arn),
             {
                 "Sid": "DenyDirectUploads",
                 "Effect": "Deny",
