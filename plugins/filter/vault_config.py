@@ -40,16 +40,12 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import VaultDataError, load
+from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import load
+from ansible_collections.heracles.secrets.plugins.plugin_utils.vault_data_filter import read_data
 
 
 def vault_config(data_dir, environments):
-    try:
-        return load(data_dir, environments)
-    except VaultDataError as exc:
-        raise AnsibleFilterError("vault data in %s: %s" % (data_dir, exc))
+    return read_data(load, data_dir, environments)
 
 
 class FilterModule(object):

@@ -48,16 +48,12 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import VaultDataError, load_databases
+from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import load_databases
+from ansible_collections.heracles.secrets.plugins.plugin_utils.vault_data_filter import read_data
 
 
 def vault_databases(data_dir, environment):
-    try:
-        return load_databases(data_dir, environment)
-    except VaultDataError as exc:
-        raise AnsibleFilterError("vault data in %s: %s" % (data_dir, exc))
+    return read_data(load_databases, data_dir, environment)
 
 
 class FilterModule(object):

@@ -37,16 +37,12 @@ _value:
   elements: str
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import VaultDataError, environments
+from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import environments
+from ansible_collections.heracles.secrets.plugins.plugin_utils.vault_data_filter import read_data
 
 
 def vault_environments(data_dir):
-    try:
-        return environments(data_dir)
-    except VaultDataError as exc:
-        raise AnsibleFilterError("vault data in %s: %s" % (data_dir, exc))
+    return read_data(environments, data_dir)
 
 
 class FilterModule(object):

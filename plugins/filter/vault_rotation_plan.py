@@ -60,17 +60,15 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import VaultDataError, rotation_plan
+from ansible_collections.heracles.secrets.plugins.module_utils.vault_data import rotation_plan
+from ansible_collections.heracles.secrets.plugins.plugin_utils.vault_data_filter import read_data
 
 
 def vault_rotation_plan(data_dir, environment, generate):
     if not isinstance(generate, dict):
         raise AnsibleFilterError("vault_rotation_plan: generate must map secret paths to {field: password_policy}, "
                                  "got %s" % type(generate).__name__)
-    try:
-        return rotation_plan(data_dir, environment, generate)
-    except VaultDataError as exc:
-        raise AnsibleFilterError("vault data in %s: %s" % (data_dir, exc))
+    return read_data(rotation_plan, data_dir, environment, generate)
 
 
 class FilterModule(object):
