@@ -33,6 +33,8 @@ attributes:
   diff_mode:
     support: full
     description: Shows the annotation value before and after for each ExternalSecret.
+extends_documentation_fragment:
+  - heracles.secrets.eso_kube
 options:
   external_secrets:
     description: ExternalSecrets to sync, each as C(namespace/name).
@@ -49,19 +51,6 @@ options:
     description: The annotation to set.
     type: str
     default: force-sync
-  kubeconfig:
-    description:
-      - Kubeconfig file. Without it and O(context), the in-cluster configuration is used when running in a pod, else
-        E(KUBECONFIG) or C(~/.kube/config).
-    type: path
-  context:
-    description: Kubeconfig context to use.
-    type: str
-  api_version:
-    description: Version of C(external-secrets.io) to use; V(v1beta1) only for ESO older than 0.17.
-    type: str
-    choices: [v1, v1beta1]
-    default: v1
 """
 
 EXAMPLES = r"""

@@ -40,6 +40,8 @@ attributes:
     support: full
     description: The force-sync annotation of each ExternalSecret and the restartedAt annotation of each workload,
       before and after.
+extends_documentation_fragment:
+  - heracles.secrets.eso_kube
 options:
   external_secrets:
     description: ExternalSecrets that read the changed Vault secrets, each as C(namespace/name).
@@ -75,19 +77,6 @@ options:
     description: The force-sync annotation ESO reconciles on.
     type: str
     default: force-sync
-  kubeconfig:
-    description:
-      - Kubeconfig file. Without it and O(context), the in-cluster configuration is used when running in a pod, else
-        E(KUBECONFIG) or C(~/.kube/config).
-    type: path
-  context:
-    description: Kubeconfig context to use.
-    type: str
-  api_version:
-    description: Version of C(external-secrets.io) to use; V(v1beta1) only for ESO older than 0.17.
-    type: str
-    choices: [v1, v1beta1]
-    default: v1
 notes:
   - ESO's C(refreshTime) has whole seconds; the annotation is set no earlier than the change (waiting up to 2 s),
     so the refresh it triggers is recorded at or after the change and a rerun finds it up to date. A refresh also

@@ -43,6 +43,8 @@ attributes:
   diff_mode:
     support: none
     description: Read-only; returns no diff.
+extends_documentation_fragment:
+  - heracles.secrets.eso_kube
 options:
   objects:
     description:
@@ -55,19 +57,6 @@ options:
       - YAML or JSON file (several documents allowed) with such objects, for example the output of
         C(kubectl get externalsecrets,secretstores,clustersecretstores -A -o yaml).
     type: path
-  kubeconfig:
-    description:
-      - Kubeconfig file for the Kubernetes API. Without it and O(context), the in-cluster configuration is used when
-        running in a pod, else E(KUBECONFIG) or C(~/.kube/config).
-    type: path
-  context:
-    description: Kubeconfig context to use.
-    type: str
-  api_version:
-    description: Version of C(external-secrets.io) to read; V(v1beta1) only for ESO older than 0.17.
-    type: str
-    choices: [v1, v1beta1]
-    default: v1
   namespace:
     description: Only ExternalSecrets (and SecretStores) of this namespace; every namespace when not set.
     type: str
