@@ -110,6 +110,8 @@ EXERCISED_ELSEWHERE = {
     # runbooks run against the session cluster (and a recorded Kubernetes API for their consumers)
     "rotate": ("tests/integration/test_rotation_leak.py", "rotate.yml"),
     "leak_response": ("tests/integration/test_rotation_leak.py", "leak-response.yml"),
+    # a restore needs a snapshot of the same cluster and replaces its data: the backup tests own a cluster for it
+    "restore": ("tests/integration/test_backup_playbooks.py", "restore.yml"),
 }
 
 
