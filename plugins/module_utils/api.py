@@ -18,7 +18,7 @@ Modules reach Vault only through this file; ``tests/unit/plugins/module_utils/te
 
 # Still calling hvac directly (owned elsewhere; move their calls here next, then shrink the test's STILL_DIRECT):
 #   modules:      vault_raft_snapshot
-#   module_utils: database.py (for the database modules), snapshot_readback.py (for the snapshot module)
+#   module_utils: snapshot_readback.py (for the snapshot module)
 
 from __future__ import absolute_import, division, print_function
 
@@ -389,6 +389,75 @@ def list_leases(client, prefix):
 def revoke_prefix(client, prefix):
     """``PUT /v1/sys/leases/revoke-prefix/<prefix>``: every lease under it."""
     client.adapter.put("/v1/sys/leases/revoke-prefix/%s" % prefix)
+
+
+# -- the database secrets engine ------------------------------------------------------------------
+def _absent_as(default, call):
+    """``call()``, or ``default`` when the server answers 404."""
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001 - anything else reaches the module
+        if _not_found(exc):
+            return default
+        raise
+
+
+def read_database_connection(client, mount, name):
+    """``GET /v1/<mount>/config/<name>``: the stored configuration (never a password); None when absent."""
+    return _absent_as(None, lambda: (client.adapter.get("/v1/%s/config/%s" % (mount, name)) or {}).get("data"))
+
+
+def list_database_connections(client, mount):
+    """``LIST /v1/<mount>/config`` -> sorted connection names ([] when there is none)."""
+    return sorted(_absent_as([], lambda: _keys(client.adapter.list("/v1/%s/config" % mount))))
+
+
+def configure_database_connection(client, mount, name, payload):
+    """``POST /v1/<mount>/config/<name>``: an update merges into the stored details (an omitted password stays)."""
+    client.adapter.post("/v1/%s/config/%s" % (mount, name), json=payload)
+
+
+def delete_database_connection(client, mount, name):
+    """``DELETE /v1/<mount>/config/<name>``."""
+    client.adapter.delete("/v1/%s/config/%s" % (mount, name))
+
+
+def rotate_database_root_credentials(client, mount, name):
+    """``POST /v1/<mount>/rotate-root/<name>``: Vault sets a new admin password only it knows."""
+    client.adapter.post("/v1/%s/rotate-root/%s" % (mount, name))
+
+
+def list_database_roles(client, mount):
+    """``LIST /v1/<mount>/roles`` -> sorted role names ([] when there is none)."""
+    return sorted(_absent_as([], lambda: _keys(client.adapter.list("/v1/%s/roles" % mount))))
+
+
+def read_database_role(client, mount, name):
+    """``GET /v1/<mount>/roles/<name>``; None when absent."""
+    return _absent_as(None, lambda: (client.adapter.get("/v1/%s/roles/%s" % (mount, name)) or {}).get("data"))
+
+
+def create_database_role(client, mount, name, role):
+    """``POST /v1/<mount>/roles/<name>``: creates or replaces the role."""
+    client.adapter.post("/v1/%s/roles/%s" % (mount, name), json=role)
+
+
+def delete_database_role(client, mount, name):
+    """``DELETE /v1/<mount>/roles/<name>``."""
+    client.adapter.delete("/v1/%s/roles/%s" % (mount, name))
+
+
+def generate_database_credentials(client, mount, role):
+    """``GET /v1/<mount>/creds/<role>`` -> ``{username, password, lease_id, lease_duration}``."""
+    resp = client.adapter.get("/v1/%s/creds/%s" % (mount, role))
+    data = resp.get("data") or {}
+    return dict(username=data.get("username"), password=data.get("password"), lease_id=resp.get("lease_id"),
+                lease_duration=resp.get("lease_duration"))
+
+
+def revoke_lease(client, lease_id):
+    """``PUT /v1/sys/leases/revoke``: one lease (for a database credential: the role's revocation statements run)."""
+    client.adapter.put("/v1/sys/leases/revoke", json={"lease_id": lease_id})
 
 
 def _capabilities(resp, paths):

@@ -22,7 +22,7 @@ import os
 import re
 import time
 
-from ansible_collections.heracles.secrets.plugins.module_utils import ansible_vault
+from ansible_collections.heracles.secrets.plugins.module_utils import ansible_vault, api
 from ansible_collections.heracles.secrets.plugins.module_utils.errors import ConfigError
 
 try:
@@ -166,109 +166,21 @@ def server_text(exc):
     return " ".join(text.split())
 
 
-# -- Vault calls: one function per endpoint ------------------------------------------------------------------------
-def _not_found(exc):
-    return exc.__class__.__name__ == "InvalidPath"
-
-
+# -- Vault calls that combine endpoints (the endpoints themselves are in api.py) ----------------------------------
 def read_mount(client, mount):
-    """``GET /v1/sys/mounts`` entry of ``mount`` plus ``GET /v1/sys/mounts/<mount>/tune``; None when absent."""
-    table = client.adapter.get("/v1/sys/mounts")
-    entries = table.get("data") or table
-    entry = entries.get(mount.strip("/") + "/")
+    """The engine at ``mount`` (type and lease TTLs, from the mount table and its tune), or None when absent."""
+    entry = api.list_mounted_secrets_engines(client).get(mount.strip("/") + "/")
     if entry is None:
         return None
-    tune = client.adapter.get("/v1/sys/mounts/%s/tune" % mount)
-    tune = tune.get("data") or tune
+    tune = api.read_mount_configuration(client, mount)
     return dict(type=entry.get("type"), default_lease_ttl=int(tune.get("default_lease_ttl") or 0),
                 max_lease_ttl=int(tune.get("max_lease_ttl") or 0))
 
 
-def read_connection(client, mount, name):
-    """``GET /v1/<mount>/config/<name>``: the stored configuration (never a password), or None."""
-    try:
-        resp = client.adapter.get("/v1/%s/config/%s" % (mount, name))
-    except Exception as exc:  # noqa: BLE001
-        if _not_found(exc):
-            return None
-        raise
-    return (resp or {}).get("data")
-
-
-def list_connections(client, mount):
-    """``LIST /v1/<mount>/config``."""
-    try:
-        resp = client.adapter.list("/v1/%s/config" % mount)
-    except Exception as exc:  # noqa: BLE001
-        if _not_found(exc):
-            return []
-        raise
-    return sorted(((resp or {}).get("data") or {}).get("keys") or [])
-
-
-def write_connection(client, mount, name, payload):
-    """``POST /v1/<mount>/config/<name>``: an update merges into the stored details (an omitted password stays)."""
-    client.adapter.post("/v1/%s/config/%s" % (mount, name), json=payload)
-
-
-def delete_connection(client, mount, name):
-    """``DELETE /v1/<mount>/config/<name>``."""
-    client.adapter.delete("/v1/%s/config/%s" % (mount, name))
-
-
-def rotate_root(client, mount, name):
-    """``POST /v1/<mount>/rotate-root/<name>``: Vault sets a new admin password only it knows."""
-    client.adapter.post("/v1/%s/rotate-root/%s" % (mount, name))
-
-
 def record_rotation(client, mount, name, when=None):
     """Stamp the connection with the time of its last root rotation (``connection_details``)."""
-    write_connection(client, mount, name, {ROTATED_AT_KEY: str(int(when if when is not None else time.time()))})
-
-
-def list_roles(client, mount):
-    """``LIST /v1/<mount>/roles``."""
-    try:
-        resp = client.adapter.list("/v1/%s/roles" % mount)
-    except Exception as exc:  # noqa: BLE001
-        if _not_found(exc):
-            return []
-        raise
-    return sorted(((resp or {}).get("data") or {}).get("keys") or [])
-
-
-def read_role(client, mount, name):
-    """``GET /v1/<mount>/roles/<name>``, or None."""
-    try:
-        resp = client.adapter.get("/v1/%s/roles/%s" % (mount, name))
-    except Exception as exc:  # noqa: BLE001
-        if _not_found(exc):
-            return None
-        raise
-    return (resp or {}).get("data")
-
-
-def write_role(client, mount, name, role):
-    """``POST /v1/<mount>/roles/<name>``."""
-    client.adapter.post("/v1/%s/roles/%s" % (mount, name), json=role)
-
-
-def delete_role(client, mount, name):
-    """``DELETE /v1/<mount>/roles/<name>``."""
-    client.adapter.delete("/v1/%s/roles/%s" % (mount, name))
-
-
-def issue_credential(client, mount, role):
-    """``GET /v1/<mount>/creds/<role>``: ``{username, password, lease_id, lease_duration}``."""
-    resp = client.adapter.get("/v1/%s/creds/%s" % (mount, role))
-    data = resp.get("data") or {}
-    return dict(username=data.get("username"), password=data.get("password"), lease_id=resp.get("lease_id"),
-                lease_duration=resp.get("lease_duration"))
-
-
-def revoke_lease(client, lease_id):
-    """``PUT /v1/sys/leases/revoke``: runs the role's revocation statements."""
-    client.adapter.put("/v1/sys/leases/revoke", json={"lease_id": lease_id})
+    api.configure_database_connection(client, mount, name,
+                                      {ROTATED_AT_KEY: str(int(when if when is not None else time.time()))})
 
 
 # -- comparisons ----------------------------------------------------------------------------------------------------

@@ -172,6 +172,7 @@ connection:
 
 import time
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils import database as db
 from ansible_collections.heracles.secrets.plugins.module_utils.errors import ConfigError
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
@@ -266,7 +267,7 @@ def run_module():
                              "vault/environments/<env>.yml database.path); nothing was changed"
                              % (mount, "not enabled" if mount_entry is None else "a %s engine" % mount_entry["type"]))
     try:
-        current = db.read_connection(client, mount, name)
+        current = api.read_database_connection(client, mount, name)
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Reading %s/config/%s" % (mount, name))
     if p["state"] == "absent":
@@ -278,7 +279,7 @@ def absent(module, client, mount, name, current):
     changed = current is not None
     if changed and not module.check_mode:
         try:
-            db.delete_connection(client, mount, name)
+            api.delete_database_connection(client, mount, name)
         except Exception as exc:  # noqa: BLE001
             module.fail_from(exc, "Deleting %s/config/%s" % (mount, name))
     result = dict(changed=changed, created=False, updated=[], root_rotated=False)
@@ -318,18 +319,18 @@ def apply(module, client, mount, name, plan, wanted, password, source, result):
         # rotation that fails leaves the old marker and the next run hands the (still valid) password over again.
         extra = {} if rotate else {db.FINGERPRINT_KEY: fingerprint}
         try:
-            db.write_connection(client, mount, name, payload(wanted, verify, password, extra))
+            api.configure_database_connection(client, mount, name, payload(wanted, verify, password, extra))
         except Exception as exc:  # noqa: BLE001
             fail_rejected(module, exc, "Writing %s/config/%s with the admin credential from %s" % (mount, name, source),
                           db.explain_connection_error(str(exc), where, source))
         if rotate:
             try:
-                db.rotate_root(client, mount, name)
+                api.rotate_database_root_credentials(client, mount, name)
             except Exception as exc:  # noqa: BLE001
                 undone = ""
                 if plan.create:
                     try:
-                        db.delete_connection(client, mount, name)
+                        api.delete_database_connection(client, mount, name)
                         undone = "; the connection this task created was deleted again"
                     except Exception:  # noqa: BLE001 - reported below
                         undone = "; deleting the new connection failed too: delete %s/config/%s by hand" % (mount, name)
@@ -338,7 +339,7 @@ def apply(module, client, mount, name, plan, wanted, password, source, result):
                                  changed=not (plan.create and undone.startswith("; the connection")), **result)
             result["root_rotated"] = True
             try:
-                db.write_connection(client, mount, name, {db.FINGERPRINT_KEY: fingerprint,
+                api.configure_database_connection(client, mount, name, {db.FINGERPRINT_KEY: fingerprint,
                                                           db.ROTATED_AT_KEY: str(int(time.time()))})
             except Exception as exc:  # noqa: BLE001
                 module.fail_from(exc, "Recording the admin fingerprint on %s/config/%s after the rotation (the next "
@@ -346,7 +347,7 @@ def apply(module, client, mount, name, plan, wanted, password, source, result):
                                  changed=True, **result)
         return fingerprint
     try:
-        db.write_connection(client, mount, name, payload(wanted, verify))
+        api.configure_database_connection(client, mount, name, payload(wanted, verify))
     except Exception as exc:  # noqa: BLE001
         fail_rejected(module, exc, "Writing %s/config/%s" % (mount, name),
                       db.explain_connection_error(str(exc), where, "Vault's stored credential"))

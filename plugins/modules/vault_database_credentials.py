@@ -96,7 +96,7 @@ import threading
 import time
 
 from ansible_collections.heracles.secrets.plugins.module_utils import ansible_vault
-from ansible_collections.heracles.secrets.plugins.module_utils import database as db
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
 
 
@@ -112,7 +112,7 @@ def issue_many(client, mount, role, count, concurrency):
                     return
                 index = todo.pop()
             try:
-                out[index] = db.issue_credential(client, mount, role)
+                out[index] = api.generate_database_credentials(client, mount, role)
             except Exception as exc:  # noqa: BLE001 - re-raised below
                 with lock:
                     errors.append(exc)

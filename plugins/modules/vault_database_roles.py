@@ -138,6 +138,7 @@ verified:
   elements: str
 """
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils import database as db
 from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
@@ -220,13 +221,13 @@ def run_module():
         module.fail_json(msg="%s; nothing was changed" % exc)
     try:
         check_connections(client, mount, roles, module.check_mode)
-        existing = db.list_roles(client, mount)
-        current = dict((n, db.role_view(db.read_role(client, mount, n))) for n in roles if n in existing)
+        existing = api.list_database_roles(client, mount)
+        current = dict((n, db.role_view(api.read_database_role(client, mount, n))) for n in roles if n in existing)
         connections = set(r["db_name"] for r in roles.values())
         stray = []
         if p["exclusive"]:
             for name in existing:
-                if name not in roles and db.role_view(db.read_role(client, mount, name))["db_name"] in connections:
+                if name not in roles and db.role_view(api.read_database_role(client, mount, name))["db_name"] in connections:
                     stray.append(name)
     except InputError as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
@@ -255,7 +256,7 @@ def check_connections(client, mount, roles, check_mode=False):
     for name, role in sorted(roles.items()):
         conn = role["db_name"]
         if conn not in seen:
-            seen[conn] = db.read_connection(client, mount, conn)
+            seen[conn] = api.read_database_connection(client, mount, conn)
         if seen[conn] is None and check_mode:
             continue
         if seen[conn] is None:
@@ -276,16 +277,16 @@ def apply(module, client, mount, roles, current, result):
         for name in reversed(written):
             try:
                 if name in current:
-                    db.write_role(client, mount, name, current[name])
+                    api.create_database_role(client, mount, name, current[name])
                 else:
-                    db.delete_role(client, mount, name)
+                    api.delete_database_role(client, mount, name)
             except Exception:  # noqa: BLE001 - reported
                 failed.append(name)
         return failed
 
     for name in result["created"] + result["updated"]:
         try:
-            db.write_role(client, mount, name, roles[name])
+            api.create_database_role(client, mount, name, roles[name])
         except Exception as exc:  # noqa: BLE001
             left = undo()
             module.fail_from(exc, "Writing role %s on %s%s" % (name, mount, undo_note(left)), changed=bool(left))
@@ -293,7 +294,7 @@ def apply(module, client, mount, roles, current, result):
     if module.params["verify"]:
         for name in list(written):
             try:
-                issued = db.issue_credential(client, mount, name)
+                issued = api.generate_database_credentials(client, mount, name)
             except Exception as exc:  # noqa: BLE001
                 left = undo()
                 text = db.server_text(exc)
@@ -305,7 +306,7 @@ def apply(module, client, mount, roles, current, result):
                 module.fail_from(exc, "Issuing a trial credential of role %s on %s%s" % (name, mount, undo_note(left)),
                                  changed=bool(left))
             try:
-                db.revoke_lease(client, issued["lease_id"])
+                api.revoke_lease(client, issued["lease_id"])
             except Exception as exc:  # noqa: BLE001
                 left = undo()
                 if exc.__class__.__name__ not in ("InternalServerError", "InvalidRequest"):
@@ -320,7 +321,7 @@ def apply(module, client, mount, roles, current, result):
             result["verified"].append(name)
     for name in result["deleted"]:
         try:
-            db.delete_role(client, mount, name)
+            api.delete_database_role(client, mount, name)
         except Exception as exc:  # noqa: BLE001
             module.fail_from(exc, "Deleting role %s on %s" % (name, mount), changed=True, **result)
 

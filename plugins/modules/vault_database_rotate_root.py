@@ -83,6 +83,7 @@ in_window:
 import datetime
 import time
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils import database as db
 from ansible_collections.heracles.secrets.plugins.module_utils.durations import parse_duration
 from ansible_collections.heracles.secrets.plugins.module_utils.module import VaultModule
@@ -120,13 +121,13 @@ def run_module():
         module.fail_json(msg="window: %s; nothing was rotated" % exc)
     client = module.client
     try:
-        known = db.list_connections(client, mount)
+        known = api.list_database_connections(client, mount)
         names = p["connections"] or known
         missing = [n for n in names if n not in known]
         if missing:
             module.fail_json(msg="%s has no connection %s (it has: %s); nothing was rotated"
                                  % (mount, ", ".join(missing), ", ".join(known) or "none"))
-        configs = dict((n, db.read_connection(client, mount, n)) for n in names)
+        configs = dict((n, api.read_database_connection(client, mount, n)) for n in names)
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Reading the connections of %s" % mount)
     now = time.time()
@@ -138,7 +139,7 @@ def run_module():
             continue
         if not module.check_mode:
             try:
-                db.rotate_root(client, mount, name)
+                api.rotate_database_root_credentials(client, mount, name)
             except Exception as exc:  # noqa: BLE001
                 module.fail_from(exc, "Rotating the root credential of %s/config/%s" % (mount, name),
                                  changed=bool(result["rotated"]), **result)
