@@ -37,7 +37,14 @@ HMAC_PREFIX = "hmac-sha256:"
 UNAUTHENTICATED = "(unauthenticated)"
 DEFAULT_MAX_ENTRIES = 100
 MAX_ACCESSORS = 10
+MAX_METADATA_KEYS = 32
 MAX_UNPARSEABLE_REFS = 20
+# Rows per table (identities, paths, identity/path pairs, ...) kept in memory, and request lines waiting for their
+# response line: what bounds the memory of a report over a log of any size (see AuditReport).
+TABLE_CAPACITY = 10000
+MAX_PENDING = 4096
+EARLY_IDS = 4  # ids of requests counted before their response line remembered: MAX_PENDING times this
+MAX_CACHED = 4096  # validated minutes and redacted paths remembered
 TOKEN_MARKER = "<token>"
 
 UTC = datetime.timezone.utc
@@ -46,6 +53,9 @@ _TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?
 # Path segments that look like a token (hvs./hvb./hvr. and the legacy s./b./r. forms): some older
 # endpoints take the token in the path (auth/token/lookup/<token>), and paths are not HMAC'd.
 _TOKEN_SEGMENT = re.compile(r"^(?:hv[sbr]|[sbr])\.[A-Za-z0-9_-]{16,}$")
+_MINUTE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}$")
+_MINUTES = {}
+_PATHS = {}
 
 
 class AuditWindowError(ValueError):
@@ -109,66 +119,139 @@ def identity_of(display_name, entity_id):
 
 
 def _text(value):
-    return value if isinstance(value, str) else None
+    return value if type(value) is str else None
 
 
 def _strings(value):
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+    return [v for v in value if type(v) is str] if type(value) is list else []
 
 
-def parse_line(text):
-    """One audit log line -> a flat dict of the allowlisted fields; raises ``ValueError`` when the line is
-    not an audit entry (not JSON, not an object, no ``time``/``type``, unknown ``type``)."""
+def _valid_minute(prefix):
+    """``2026-05-01T10:00`` is a real date and minute (remembered: a day of logs has 1440 of them)."""
+    known = _MINUTES.get(prefix)
+    if known is None:
+        known = bool(_MINUTE.match(prefix))
+        if known:
+            try:
+                datetime.datetime(int(prefix[:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13]),
+                                  int(prefix[14:16]))
+            except ValueError:
+                known = False
+        if len(_MINUTES) >= MAX_CACHED:
+            _MINUTES.clear()
+        _MINUTES[prefix] = known
+    return known
+
+
+def time_key(text):
+    """An audit line's ``time`` as ``format_time`` writes it (UTC, microseconds, ``Z``): a string that sorts as the
+    time does. The form OpenBao writes (``2026-05-01T10:00:00.123456789Z``) is sliced rather than parsed; any
+    other form goes through ``parse_time``. Raises ``ValueError``."""
+    if (len(text) >= 20 and text[-1] == "Z" and text[10] == "T" and text[19] in ".Z" and _valid_minute(text[:16])
+            and text[16] == ":" and text[17:19].isdigit() and text[17:19].isascii() and text[17:19] < "60"):
+        frac = text[20:-1]
+        if text[19] == "Z" and not frac:
+            return text[:19] + ".000000Z"
+        if frac.isdigit() and frac.isascii():
+            return text[:20] + (frac[:6] if len(frac) >= 6 else frac.ljust(6, "0")) + "Z"
+    return format_time(parse_time(text))
+
+
+def _redacted(path):
+    """``redact_path``, remembered per path (a log repeats its paths)."""
+    known = _PATHS.get(path)
+    if known is None:
+        if len(_PATHS) >= MAX_CACHED:
+            _PATHS.clear()
+        known = _PATHS[path] = redact_path(path)
+    return known
+
+
+def _json_object(text):
     try:
         data = json.loads(text)
     except ValueError:
         raise ValueError("not JSON")
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
+    return data
+
+
+def _head(data):
+    """(type, time_key, request id) of a decoded line; raises ``ValueError`` when it is not an audit entry."""
     kind = data.get("type")
     if kind not in ("request", "response"):
         raise ValueError("type is %r, not request or response" % (kind,))
-    if not data.get("time"):
+    when = data.get("time")
+    if not when:
         raise ValueError("no time")
-    when = parse_time(data["time"])
-    auth = data.get("auth") if isinstance(data.get("auth"), dict) else {}
-    request = data.get("request") if isinstance(data.get("request"), dict) else {}
+    request = data.get("request")
+    rid = request.get("id") if type(request) is dict else None
+    return kind, time_key(when if type(when) is str else str(when)), rid if type(rid) is str else None
+
+
+def _error(data):
     error = data.get("error")
-    error = error if isinstance(error, str) else ""
+    return error.lower() if type(error) is str else ""
+
+
+def _entry(data, kind, when, rid):
+    """The allowlisted fields of a decoded line whose ``_head`` is (kind, when, rid)."""
+    auth = data.get("auth")
+    auth = auth if type(auth) is dict else {}
+    request = data.get("request")
+    request = request if type(request) is dict else {}
+    error = _error(data)
     policies = sorted(set(_strings(auth.get("policies")) + _strings(auth.get("token_policies"))))
-    metadata = auth.get("metadata") if isinstance(auth.get("metadata"), dict) else {}
+    metadata = auth.get("metadata")
     accessor = _text(auth.get("accessor"))
     display_name = _text(auth.get("display_name"))
     entity_id = _text(auth.get("entity_id"))
     return dict(
         time=when,
         type=kind,
-        id=_text(request.get("id")),
+        id=rid,
         display_name=display_name,
         entity_id=entity_id,
         identity=identity_of(display_name, entity_id),
         policies=policies,
         token_type=_text(auth.get("token_type")),
-        metadata=dict((str(k), v) for k, v in metadata.items() if isinstance(v, (str, int, float, bool))),
+        metadata=dict((str(k), v) for k, v in metadata.items() if isinstance(v, (str, int, float, bool)))
+        if type(metadata) is dict and metadata else {},
         # Only an HMAC'd accessor is kept: a log_raw device would hand over the real one.
         accessor=accessor if accessor and accessor.startswith(HMAC_PREFIX) else None,
-        path=redact_path(_text(request.get("path")) or ""),
+        path=_redacted(_text(request.get("path")) or ""),
         operation=_text(request.get("operation")) or "",
         mount_type=_text(request.get("mount_type")) or "",
         remote_address=_text(request.get("remote_address")),
-        denied=DENIED_MARKER in error.lower(),
-        forwarded=FORWARDED_MARKER in error.lower(),
+        denied=DENIED_MARKER in error,
+        forwarded=FORWARDED_MARKER in error,
         error=bool(error),
         root="root" in policies,
     )
 
 
+def read_entry(text):
+    """One audit line -> a flat dict of the allowlisted fields, ``time`` as ``time_key``; raises ``ValueError`` when
+    the line is not an audit entry (not JSON, not an object, no ``time``/``type``, unknown ``type``)."""
+    data = _json_object(text)
+    return _entry(data, *_head(data))
+
+
+def parse_line(text):
+    """``read_entry`` with ``time`` as an aware UTC datetime."""
+    entry = read_entry(text)
+    entry["time"] = parse_time(entry["time"])
+    return entry
+
+
 def is_credential_issuance(entry):
     """A dynamic database credential that was handed out: a successful read of ``<mount>/creds/<role>`` on a
     database secrets engine."""
+    if entry["mount_type"] != "database" or entry["operation"] != "read" or entry["denied"] or entry["error"]:
+        return False
     parts = entry["path"].split("/")
-    return (entry["mount_type"] == "database" and entry["operation"] == "read" and not entry["denied"]
-            and not entry["error"] and len(parts) >= 3 and parts[-2] == "creds")
+    return len(parts) >= 3 and parts[-2] == "creds"
 
 
 def _later(a, b):
@@ -179,15 +262,27 @@ def _earlier(a, b):
     return b if a is None or (b is not None and b < a) else a
 
 
-class AuditReport:
-    """Accumulates parsed lines into counts; ``result()`` returns the report (JSON-ready)."""
+def _bump(counts, key):
+    counts[key] = counts.get(key, 0) + 1
 
-    def __init__(self, since=None, until=None, max_entries=DEFAULT_MAX_ENTRIES):
+
+class AuditReport:
+    """Accumulates parsed lines into counts; ``result()`` returns the report (JSON-ready).
+
+    Memory does not grow with the log: every per-key table (identities, paths, identity/path pairs, root paths,
+    credential holders) holds at most ``capacity`` rows -- when one is full, its busiest half is kept and the rest
+    is dropped and counted in ``evicted`` (a key seen again starts from zero, so beyond the capacity the counts
+    of the tail are lower bounds and ``*_not_listed`` an estimate); request lines waiting for their response line
+    are at most ``MAX_PENDING`` (the oldest is then counted without its response)."""
+
+    def __init__(self, since=None, until=None, max_entries=DEFAULT_MAX_ENTRIES, capacity=TABLE_CAPACITY):
         if since is not None and until is not None and since > until:
             raise AuditWindowError("since (%s) is after until (%s)" % (format_time(since), format_time(until)))
         self.since = since
         self.until = until
+        self._since, self._until = format_time(since), format_time(until)
         self.max_entries = max_entries
+        self.capacity = max(capacity, 2 * max_entries)
         self.files = []
         self.lines = 0
         self.unparseable = 0
@@ -210,7 +305,10 @@ class AuditReport:
         self.forwarded = 0
         self.credentials = {}  # identity -> {"issued": n, "roles": {creds path: n}}
         self.credentials_count = 0
+        self.evicted = dict(identities=0, paths=0, access=0, root_paths=0, credentials=0, pending=0)
         self._pending = {}  # request id -> its request line, until the response line arrives
+        self._early = set()  # ids of requests counted before their response line (MAX_PENDING): not twice
+        self._early_order = deque()
         self._stats = None
 
     # -- input ---------------------------------------------------------------
@@ -220,34 +318,46 @@ class AuditReport:
         for number, raw in enumerate(lines, 1):
             if isinstance(raw, bytes):
                 raw = raw.decode("utf-8", "replace")
-            if not raw.strip():
+            if not raw or raw.isspace():
                 continue
             stats["lines"] += 1
-            self.lines += 1
             try:
-                entry = parse_line(raw)
+                data = _json_object(raw)
+                kind, when, rid = _head(data)
             except ValueError:
                 stats["unparseable"] += 1
-                self.unparseable += 1
                 if len(self.unparseable_at) < MAX_UNPARSEABLE_REFS:
                     self.unparseable_at.append("%s:%d" % (name, number))
                 continue
-            self.add_entry(entry)
+            if kind == "response" and rid in self._pending:  # the usual case: only its error is needed
+                error = _error(data)
+                self._settle_response(self._pending.pop(rid), bool(error), DENIED_MARKER in error,
+                                      FORWARDED_MARKER in error)
+            else:
+                self.add_entry(_entry(data, kind, when, rid))
         self.flush()  # both lines of a request are in the same file
-        stats["first"], stats["last"] = format_time(stats["first"]), format_time(stats["last"])
+        self.lines += stats["lines"]
+        self.unparseable += stats["unparseable"]
         self.files.append(stats)
         self._stats = None
 
     def in_window(self, when):
-        return (self.since is None or when >= self.since) and (self.until is None or when <= self.until)
+        """``when``: a ``time_key`` string or a datetime."""
+        if not isinstance(when, str):
+            when = format_time(when)
+        return (self._since is None or when >= self._since) and (self._until is None or when <= self._until)
 
     def add_entry(self, entry):
-        """Take one parsed line. A request line waits for its response line (same ``request.id``) so the
+        """Take one line (``read_entry``). A request line waits for its response line (same ``request.id``) so the
         request is counted once, with what either line says (denied, error, forwarded)."""
         rid = entry["id"]
-        if rid and entry["type"] == "response" and rid in self._pending:
-            self._settle(self._pending.pop(rid), entry)  # its request line was in the window
-            return
+        if rid and entry["type"] == "response":
+            if rid in self._pending:
+                self._settle(self._pending.pop(rid), entry)  # its request line was in the window
+                return
+            if self._early and rid in self._early:
+                self._early.discard(rid)  # counted when it left the pending table
+                return
         if not self.in_window(entry["time"]):
             self.outside_window += 1
             return
@@ -255,126 +365,171 @@ class AuditReport:
             if rid in self._pending:  # an id seen again without a response in between
                 self._settle(self._pending.pop(rid), None)
             self._pending[rid] = entry
+            if len(self._pending) > MAX_PENDING:
+                self._settle_oldest()
             return
         self._settle(entry, None)
+
+    def _settle_oldest(self):
+        rid = next(iter(self._pending))
+        self._settle(self._pending.pop(rid), None)
+        self.evicted["pending"] += 1
+        self._early.add(rid)
+        self._early_order.append(rid)
+        if len(self._early_order) > EARLY_IDS * MAX_PENDING:
+            self._early.discard(self._early_order.popleft())
 
     def flush(self):
         """Count the requests still waiting for a response line (none was logged, or it is past the window)."""
         pending, self._pending = self._pending, {}
         for entry in pending.values():
             self._settle(entry, None)
+        self._early.clear()
+        self._early_order.clear()
 
     def _settle(self, request, response):
-        if response is not None:
-            if response["forwarded"]:
+        if response is None:
+            if request["forwarded"]:
                 self.forwarded += 1
-                return
-            request = dict(request, denied=request["denied"] or response["denied"],
-                           error=request["error"] or response["error"])
-        elif request["forwarded"]:
+            else:
+                self._count(request)
+            return
+        self._settle_response(request, response["error"], response["denied"], response["forwarded"])
+
+    def _settle_response(self, request, failed, denied, forwarded):
+        """Count ``request`` with what its response line adds (error, denied, forwarded)."""
+        if forwarded:
             self.forwarded += 1
             return
+        if failed and not request["error"] or denied and not request["denied"]:
+            request = dict(request, denied=request["denied"] or denied, error=True)
         self._count(request)
+
+    def _row(self, name, table, key, new):
+        """The row of ``key``, created by ``new()`` when missing; a full table first drops its quieter half."""
+        row = table.get(key)
+        if row is None:
+            if len(table) >= self.capacity:
+                self._prune(name, table)
+            row = table[key] = new()
+        return row
+
+    def _prune(self, name, table):
+        rows = sorted(table, key=lambda k: -_weight(table[k]))  # stable: the older of equal rows first
+        for key in rows[self.capacity // 2:]:
+            del table[key]
+        self.evicted[name] += len(rows) - self.capacity // 2
 
     def _count(self, entry):
         self.requests += 1
-        self.first = _earlier(self.first, entry["time"])
-        self.last = _later(self.last, entry["time"])
-        if self._stats is not None:
-            self._stats["requests"] += 1
-            self._stats["first"] = _earlier(self._stats["first"], entry["time"])
-            self._stats["last"] = _later(self._stats["last"], entry["time"])
-        op = entry["operation"]
-        self.operations[op] = self.operations.get(op, 0) + 1
-
-        ident = self.identities.get(entry["identity"])
-        if ident is None:
-            ident = self.identities[entry["identity"]] = dict(
-                identity=entry["identity"], display_name=entry["display_name"], entity_id=entry["entity_id"],
-                policies=set(), token_types=set(), metadata={}, accessors=set(), requests=0, denied=0, errors=0,
-                operations={}, first=None, last=None)
-        ident["requests"] += 1
-        ident["policies"].update(entry["policies"])
-        if entry["token_type"]:
-            ident["token_types"].add(entry["token_type"])
-        for key, value in entry["metadata"].items():
-            ident["metadata"].setdefault(key, value)
-        if entry["accessor"] and len(ident["accessors"]) < MAX_ACCESSORS:
-            ident["accessors"].add(entry["accessor"])
-        ident["operations"][op] = ident["operations"].get(op, 0) + 1
-        ident["first"] = _earlier(ident["first"], entry["time"])
-        ident["last"] = _later(ident["last"], entry["time"])
-
-        path = self.paths.get(entry["path"])
-        if path is None:
-            path = self.paths[entry["path"]] = dict(path=entry["path"], mount_type=entry["mount_type"], requests=0,
-                                                    denied=0, operations={}, identities=set())
-        path["requests"] += 1
-        path["operations"][op] = path["operations"].get(op, 0) + 1
-        path["identities"].add(entry["identity"])
-
-        key = (entry["identity"], entry["path"])
-        row = self.access.get(key)
-        if row is None:
-            row = self.access[key] = dict(identity=entry["identity"], path=entry["path"], requests=0, denied=0,
-                                          operations={})
+        when, op, identity, path = entry["time"], entry["operation"], entry["identity"], entry["path"]
+        self.first = _earlier(self.first, when)
+        self.last = _later(self.last, when)
+        stats = self._stats
+        if stats is not None:
+            stats["requests"] += 1
+            stats["first"] = _earlier(stats["first"], when)
+            stats["last"] = _later(stats["last"], when)
+        _bump(self.operations, op)
+        ident = self._count_identity(entry)
+        prow = self._row("paths", self.paths, path, lambda: dict(path=path, mount_type=entry["mount_type"], requests=0,
+                                                                 denied=0, operations={}))
+        prow["requests"] += 1
+        _bump(prow["operations"], op)
+        row = self._row("access", self.access, (identity, path),
+                        lambda: dict(identity=identity, path=path, requests=0, denied=0, operations={}))
         row["requests"] += 1
-        row["operations"][op] = row["operations"].get(op, 0) + 1
-
+        _bump(row["operations"], op)
         if entry["root"]:
-            self.root_count += 1
-            self.root_identities.add(entry["identity"])
-            self.root_paths[entry["path"]] = self.root_paths.get(entry["path"], 0) + 1
-            self.root_entries.append(self._brief(entry))
-
+            self._count_root(entry)
         if is_credential_issuance(entry):
-            self.credentials_count += 1
-            issued = self.credentials.setdefault(entry["identity"], dict(identity=entry["identity"], issued=0, roles={}))
-            issued["issued"] += 1
-            issued["roles"][entry["path"]] = issued["roles"].get(entry["path"], 0) + 1
-
+            self._count_credential(entry)
         if entry["denied"]:
             self.denied_count += 1
             ident["denied"] += 1
-            path["denied"] += 1
+            prow["denied"] += 1
             row["denied"] += 1
             self.denied.append(self._brief(entry))
         elif entry["error"]:
             self.errors += 1
             ident["errors"] += 1
 
+    def _count_identity(self, entry):
+        ident = self._row("identities", self.identities, entry["identity"], lambda: dict(
+            identity=entry["identity"], display_name=entry["display_name"], entity_id=entry["entity_id"],
+            policies=set(), token_types=set(), metadata={}, accessors=set(), requests=0, denied=0, errors=0,
+            operations={}, first=None, last=None))
+        ident["requests"] += 1
+        ident["policies"].update(entry["policies"])
+        if entry["token_type"]:
+            ident["token_types"].add(entry["token_type"])
+        metadata = ident["metadata"]
+        for key, value in entry["metadata"].items():
+            if key in metadata or len(metadata) < MAX_METADATA_KEYS:
+                metadata.setdefault(key, value)
+        if entry["accessor"] and len(ident["accessors"]) < MAX_ACCESSORS:
+            ident["accessors"].add(entry["accessor"])
+        _bump(ident["operations"], entry["operation"])
+        ident["first"] = _earlier(ident["first"], entry["time"])
+        ident["last"] = _later(ident["last"], entry["time"])
+        return ident
+
+    def _count_root(self, entry):
+        self.root_count += 1
+        if len(self.root_identities) < self.capacity:
+            self.root_identities.add(entry["identity"])
+        path = entry["path"]
+        if path not in self.root_paths and len(self.root_paths) >= self.capacity:
+            self._prune("root_paths", self.root_paths)
+        _bump(self.root_paths, path)
+        self.root_entries.append(self._brief(entry))
+
+    def _count_credential(self, entry):
+        self.credentials_count += 1
+        issued = self._row("credentials", self.credentials, entry["identity"],
+                           lambda: dict(identity=entry["identity"], issued=0, roles={}))
+        issued["issued"] += 1
+        if entry["path"] in issued["roles"] or len(issued["roles"]) < self.capacity:
+            _bump(issued["roles"], entry["path"])
+
     @staticmethod
     def _brief(entry):
-        return dict(time=format_time(entry["time"]), identity=entry["identity"], path=entry["path"],
+        return dict(time=entry["time"], identity=entry["identity"], path=entry["path"],
                     operation=entry["operation"], remote_address=entry["remote_address"], policies=entry["policies"])
 
     # -- output --------------------------------------------------------------
     def credentials_result(self):
-        rows, more = self._top(list(self.credentials.values()), lambda r: (-r["issued"], r["identity"]))
+        rows, more = self._top("credentials", list(self.credentials.values()), lambda r: (-r["issued"], r["identity"]))
         return dict(count=self.credentials_count, identities=[dict(r, roles=dict(sorted(r["roles"].items())))
                                                               for r in rows], identities_not_listed=more)
 
-    def _top(self, rows, key):
+    def _top(self, name, rows, key):
         rows = sorted(rows, key=key)
-        return rows[:self.max_entries], max(0, len(rows) - self.max_entries)
+        return rows[:self.max_entries], max(0, len(rows) - self.max_entries) + self.evicted[name]
+
+    def _path_rows(self):
+        """Paths with the number of identities that used each (from the identity/path pairs)."""
+        users = {}
+        for identity_path in self.access:
+            _bump(users, identity_path[1])
+        return [dict(p, identities=users.get(p["path"], 0)) for p in self.paths.values()]
 
     def result(self):
         identities = []
         for ident in self.identities.values():
             out = dict(ident)
             out.update(policies=sorted(ident["policies"]), token_types=sorted(ident["token_types"]),
-                       accessors=sorted(ident["accessors"]), first=format_time(ident["first"]),
-                       last=format_time(ident["last"]))
+                       accessors=sorted(ident["accessors"]))
             identities.append(out)
-        paths = [dict(p, identities=len(p["identities"])) for p in self.paths.values()]
-        identities, identities_more = self._top(identities, lambda r: (-r["requests"], r["identity"]))
-        paths, paths_more = self._top(paths, lambda r: (-r["requests"], r["path"]))
-        access, access_more = self._top(list(self.access.values()), lambda r: (-r["requests"], r["identity"], r["path"]))
+        identities, identities_more = self._top("identities", identities, lambda r: (-r["requests"], r["identity"]))
+        paths, paths_more = self._top("paths", self._path_rows(), lambda r: (-r["requests"], r["path"]))
+        access, access_more = self._top("access", list(self.access.values()),
+                                        lambda r: (-r["requests"], r["identity"], r["path"]))
         return dict(
-            window=dict(since=format_time(self.since), until=format_time(self.until)),
-            first=format_time(self.first),
-            last=format_time(self.last),
-            files=list(self.files),
+            window=dict(since=self._since, until=self._until),
+            first=self.first,
+            last=self.last,
+            files=[dict(f) for f in self.files],
             lines_read=self.lines,
             unparseable_lines=self.unparseable,
             unparseable_at=list(self.unparseable_at),
@@ -395,7 +550,15 @@ class AuditReport:
             root=dict(count=self.root_count, identities=sorted(self.root_identities),
                       paths=dict(sorted(self.root_paths.items())), entries=list(self.root_entries),
                       entries_not_listed=max(0, self.root_count - len(self.root_entries))),
+            bounds=dict(capacity=self.capacity, max_pending=MAX_PENDING, evicted=dict(self.evicted)),
         )
+
+
+def _weight(row):
+    """How busy a table row is: its request count (or the count itself in a table of counts)."""
+    if isinstance(row, int):
+        return row
+    return row.get("requests", row.get("issued", 0))
 
 
 def build_report(sources, since=None, until=None, max_entries=DEFAULT_MAX_ENTRIES):

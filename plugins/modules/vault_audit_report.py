@@ -25,6 +25,9 @@ description:
     and counts are reported. Request and response bodies are never read, so no value (HMAC'd or not) reaches
     the report. Path segments that look like a token are replaced by C(<token>).
   - Unparseable lines are counted (with their file and line number), not fatal.
+  - Memory does not grow with the size of the logs. Each table (identities, paths, identity/path pairs, root paths,
+    credential holders) keeps at most 10000 rows (or twice O(max_entries)); when one is full its busiest half is
+    kept and the rest dropped, as RV(report.bounds) counts. Up to that many distinct keys, every count is exact.
   - Reads files only; it does not talk to Vault, so it takes none of the connection options.
 author: heracles.secrets contributors (!UNKNOWN)
 seealso:
@@ -180,6 +183,17 @@ report:
       type: dict
       sample: {count: 3, identities: [{identity: kubernetes-payments-payments, issued: 3,
                roles: {database-prod/creds/payments-rw: 3}}], identities_not_listed: 0}
+    bounds:
+      description:
+        - What bounds the memory. C(capacity) is the most rows a table keeps; C(evicted) counts, per table, the rows
+          dropped when it was full (their keys, seen again, start from zero, so the tail's counts and the
+          C(*_not_listed) fields are then estimates), and C(pending) the request lines counted without waiting for
+          their response line because more than C(max_pending) were waiting.
+        - All zero unless the logs hold more distinct keys than C(capacity).
+      type: dict
+      version_added: "0.2.0"
+      sample: {capacity: 10000, max_pending: 4096, evicted: {access: 0, credentials: 0, identities: 0, paths: 0,
+               pending: 0, root_paths: 0}}
 summary:
   description: A short text summary (what O(summary_dest) receives, one line per element).
   returned: always
@@ -213,6 +227,9 @@ from ansible_collections.heracles.secrets.plugins.module_utils.audit_log import 
 )
 
 
+READ_BUFFER = 1 << 20  # lines are read from 1 MB blocks
+
+
 def expand_paths(module, patterns):
     """Glob each pattern; fail when nothing at all matches, warn for the patterns that match nothing."""
     files, empty = [], []
@@ -236,7 +253,7 @@ def expand_paths(module, patterns):
 def open_log(path):
     if path.endswith(".gz"):
         return gzip.open(path, "rb")
-    return open(path, "rb")
+    return open(path, "rb", buffering=READ_BUFFER)
 
 
 def content_differs(path, data):

@@ -302,3 +302,44 @@ def test_format_time_is_utc_z():
     assert format_time(value) == "2026-04-30T08:00:00.500000Z"
     assert format_time(None) is None
     assert audit_log.identity_of(None, None) == "(unauthenticated)"
+
+
+# -- bounded memory ------------------------------------------------------------------------------------
+def test_tables_stay_bounded_and_the_busiest_keys_survive():
+    report = AuditReport(max_entries=2, capacity=10)
+    lines = [line(rid="h%d" % i, auth=dict(display_name="heavy"), request=dict(path="kv/data/hot")) for i in range(50)]
+    lines += [line(rid="t%d" % i, auth=dict(display_name="tail%d" % i), request=dict(path="kv/data/p%d" % i))
+              for i in range(100)]
+    report.add_source("a.log", lines)
+    rep = report.result()
+    assert max(len(report.identities), len(report.paths), len(report.access)) <= 10
+    assert rep["requests"] == 150 and rep["identities"][0]["identity"] == "heavy" and rep["identities"][0]["requests"] == 50
+    assert rep["paths"][0] == dict(path="kv/data/hot", mount_type="", requests=50, denied=0, operations={"read": 50},
+                                   identities=1)
+    assert rep["bounds"]["evicted"]["identities"] > 0 and rep["identities_not_listed"] >= 99
+
+
+def test_pending_request_lines_are_bounded_and_not_counted_twice(monkeypatch):
+    monkeypatch.setattr(audit_log, "MAX_PENDING", 5)
+    report = AuditReport()
+    requests = [line(rid="r%d" % i) for i in range(20)]
+    responses = [line("response", rid="r%d" % i, error="permission denied" if i == 19 else None) for i in range(20)]
+    for text in requests + responses:
+        report.add_entry(audit_log.read_entry(text))
+        assert len(report._pending) <= 5
+    report.flush()
+    rep = report.result()
+    assert rep["requests"] == 20 and rep["bounds"]["evicted"]["pending"] == 15 and rep["denied"]["count"] == 1
+
+
+@pytest.mark.parametrize("text", ["2026-11-23T10:35:35.633091529Z", "2026-11-23T10:35:35Z", "2026-11-23T10:35:35.5Z",
+                                  "2026-11-23T10:35:35.633091Z", "2026-11-23T19:35:35.5+09:00", "2026-11-23"])
+def test_time_key_is_format_time_of_parse_time(text):
+    assert audit_log.time_key(text) == format_time(parse_time(text))
+
+
+@pytest.mark.parametrize("text", ["2026-13-23T10:35:35Z", "2026-11-23T24:00:00Z", "2026-11-23T10:35:61Z",
+                                  "2026-11-23T10:35:35.x1Z", "2026-11-23T10:35:3\u00b2Z"])
+def test_time_key_refuses_what_parse_time_refuses(text):
+    with pytest.raises(ValueError):
+        audit_log.time_key(text)
