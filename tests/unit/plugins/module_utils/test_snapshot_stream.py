@@ -29,14 +29,24 @@ def make_snapshot(state=b"raft state " * 1000, tamper=False):
     return out.getvalue()
 
 
+class FakeRaw:
+    """urllib3's response body: ``read(amt, decode_content)``; ``fail`` raises it once the body is read."""
+
+    def __init__(self, body, fail=None):
+        self.stream, self.fail = io.BytesIO(body), fail
+
+    def read(self, amt, decode_content=None):
+        block = self.stream.read(amt)
+        if not block and self.fail is not None:
+            raise self.fail
+        return block
+
+
 class FakeResponse:
-    def __init__(self, body, length=None, cut=None):
+    def __init__(self, body, length=None, cut=None, fail=None):
         self.body = body if cut is None else body[:cut]
         self.headers = {"Content-Length": str(len(body) if length is None else length)}
-
-    def iter_content(self, chunk_size):
-        for start in range(0, len(self.body), chunk_size):
-            yield self.body[start:start + chunk_size]
+        self.raw = FakeRaw(self.body, fail)
 
 
 def leftovers(directory):
@@ -141,3 +151,58 @@ def test_save_stream_signs_before_the_snapshot_appears(tmp_path):
     with pytest.raises(RuntimeError):
         snap.save_stream(FakeResponse(make_snapshot()), str(tmp_path / "other.snap"), sign=broken)
     assert sorted(os.listdir(str(tmp_path))) == ["raft.snap", "raft.snap.sha256", "raft.snap.sig"]
+
+
+def test_a_stream_cut_mid_body_is_a_requests_error_and_leaves_nothing(tmp_path):
+    import requests
+    import urllib3
+    body = make_snapshot()
+    cut = FakeResponse(body, cut=len(body) // 2, fail=urllib3.exceptions.ProtocolError("Connection broken"))
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):  # retried by the module like a failed request
+        snap.save_stream(cut, str(tmp_path / "raft.snap"))
+    assert os.listdir(str(tmp_path)) == []
+
+
+def tar_of(members, fmt):
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt) as archive:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+@pytest.mark.parametrize("piece", [1, 7, 511, 513, 100000])
+def test_the_tar_walk_sees_the_members_whatever_the_pieces(fmt, piece):
+    """Fed in pieces that cut headers and data anywhere, the walk finds what tarfile finds (long names included)."""
+    long_name = "d/" + "n" * 120 if fmt != tarfile.USTAR_FORMAT else "short"
+    members = [("meta.json", b"{}"), ("state.bin", os.urandom(3000)), (long_name, b"x" * 700), ("empty", b"")]
+    data = tar_of(members, fmt) + b"\0" * 1024
+    walk = snap._TarWalk()
+    for start in range(0, len(data), piece):
+        walk.feed(data[start:start + piece])
+    actual, kept = walk.finish()
+    assert actual == dict((name, hashlib.sha256(body).hexdigest()) for name, body in members)
+    assert kept == {"meta.json": b"{}"} and not walk.after_end
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda tar: tar[:600] + bytes([tar[600] ^ 1]) + tar[601:], None),  # in member data: the sums catch it
+    (lambda tar: tar[:100] + b"X" + tar[101:], "bad checksum"),  # in a header
+    (lambda tar: tar[:1536 + 512 + 100], "unexpected end of data"),  # mid-member (state.bin)
+    (lambda tar: tar + b"more", None),  # after the end-of-archive block
+], ids=["data", "header", "cut", "after-end"])
+def test_the_tar_walk_refuses_damage(damage, words):
+    tar = damage(tar_of([("meta.json", b"{}" * 300), ("state.bin", b"s" * 2000)], tarfile.USTAR_FORMAT))
+    walk = snap._TarWalk()
+    if words is None:
+        walk.feed(tar)
+        actual, dummy = walk.finish()
+        assert walk.after_end or actual["meta.json"] != hashlib.sha256(b"{}" * 300).hexdigest()
+        return
+    with pytest.raises(tarfile.TarError) as info:
+        walk.feed(tar)
+        walk.finish()
+    assert words in str(info.value)
