@@ -743,6 +743,23 @@ def load_databases(data_dir, env):
             raise VaultDataError("%s: app %s names database role %r, but the environment declares no database"
                                  % (where, app_roles[0][0], (app_roles[0][1] or {}).get("role")))
         return None
+    engine = _database_engine(where, block)
+    connections, allowed_by = _database_connections(where, block)
+    templates = database_statements(data_dir)
+    roles, owners, secret_names = [], {}, {}
+    for app_name, spec in app_roles:
+        check = _AppChecker(where, app_name)
+        role = _database_role(check, spec, engine, allowed_by, templates, owners, secret_names)
+        conn = connections[role["connection"]]
+        statements = _statements(conn, templates, role["access"], "%s: database role %s" % (where, role["name"]))
+        for kind in ("creation", "revocation", "renew", "rollback"):
+            role[kind + "_statements"] = statements[kind]
+        roles.append(role)
+    return dict(engine, environment=env, connections=[connections[n] for n in sorted(connections)], roles=roles)
+
+
+def _database_engine(where, block):
+    """The ``database`` block's mount settings: mount, description and TTLs in seconds, all checked."""
     if not isinstance(block, dict) or set(block) - _DATABASE_KEYS:
         raise VaultDataError("%s: database has unknown setting(s) %s (known: %s)"
                              % (where, ", ".join(sorted(set(block) - _DATABASE_KEYS)) if isinstance(block, dict)
@@ -754,7 +771,12 @@ def load_databases(data_dir, env):
     max_ttl = _seconds(where, block.get("max_ttl", "24h"), "database.max_ttl")
     if default_ttl > max_ttl:
         raise VaultDataError("%s: database.default_ttl (%ss) is above database.max_ttl (%ss)" % (where, default_ttl, max_ttl))
-    root_rotation = _seconds(where, block.get("root_rotation", "30d"), "database.root_rotation")
+    return dict(mount=mount, description=block.get("description", ""), default_ttl=default_ttl, max_ttl=max_ttl,
+                root_rotation=_seconds(where, block.get("root_rotation", "30d"), "database.root_rotation"))
+
+
+def _database_connections(where, block):
+    """``({name: connection}, {role: connection name})``: at least one connection, each role on exactly one."""
     connections = {}
     for spec in block.get("connections") or []:
         conn = _database_connection(where, spec, connections)
@@ -768,77 +790,92 @@ def load_databases(data_dir, env):
                 raise VaultDataError("%s: role %s is allowed on connections %s and %s: a role uses one connection"
                                      % (where, role, allowed_by[role], conn["name"]))
             allowed_by[role] = conn["name"]
-    templates = database_statements(data_dir)
-    roles, owners, secret_names = [], {}, {}
-    for app_name, spec in app_roles:
-        check = _AppChecker(where, app_name)
-        if not isinstance(spec, dict) or set(spec) - _APP_ROLE_KEYS:
-            check.fail("each database entry must be a mapping of %s, got %r" % (", ".join(sorted(_APP_ROLE_KEYS)), spec))
-        name = spec.get("role")
-        if name not in allowed_by:
-            check.fail("database role %r is not declared: no connection lists it in allowed_roles (declared: %s)"
-                       % (name, ", ".join(sorted(allowed_by)) or "none"))
-        if name in owners:
-            check.fail("database role %s is already app %s's: each role belongs to one app" % (name, owners[name]))
-        owners[name] = app_name
-        conn_name = spec.get("connection", allowed_by[name])
-        if conn_name != allowed_by[name]:
-            check.fail("database role %s names connection %r, but connection %s is the one that allows it"
-                       % (name, conn_name, allowed_by[name]))
-        access = spec.get("access")
-        if access not in templates:
-            check.fail("database role %s: access %r is not one of the statements in common.yml database_statements (%s)"
-                       % (name, access, ", ".join(sorted(templates))))
-        role_default = _seconds(where, spec.get("default_ttl", default_ttl), "app %s database role %s default_ttl"
-                                % (app_name, name))
-        role_max = _seconds(where, spec.get("max_ttl", max_ttl), "app %s database role %s max_ttl" % (app_name, name))
-        if role_max > max_ttl:
-            check.fail("database role %s: max_ttl %ss is above the mount's max_ttl %ss (database.max_ttl): Vault would "
-                       "cut every lease to the mount's maximum; lower the role's max_ttl or raise database.max_ttl"
-                       % (name, role_max, max_ttl))
-        if role_default > role_max:
-            check.fail("database role %s: default_ttl %ss is above its max_ttl %ss" % (name, role_default, role_max))
-        secret = check.name(spec.get("secret", "%s-credentials" % name), "database role %s secret" % name,
-                            _DNS_SUBDOMAIN)
-        if secret in secret_names.get(app_name, ()):
-            check.fail("database Secret %s is declared twice" % secret)
-        secret_names.setdefault(app_name, set()).add(secret)
-        if "refresh_interval" in spec:
-            refresh = check.duration(spec["refresh_interval"], "database role %s refresh_interval" % name)
-            if go_duration_seconds(refresh) >= role_default:
-                check.fail("database role %s: refresh_interval %s is not shorter than the credential's default_ttl "
-                           "(%ss): the pod's Secret would hold an expired credential" % (name, refresh, role_default))
-        else:
-            refresh = _go_duration_text(max(60, int(role_default * DATABASE_REFRESH_FRACTION) // 60 * 60)
-                                        if role_default >= 120 else max(1, int(role_default * DATABASE_REFRESH_FRACTION)))
-        template = spec.get("template") or {}
-        if not isinstance(template, dict):
-            check.fail("database role %s: template must map keys to Go templates" % name)
-        for out_key, text in sorted(template.items()):
-            check_key(check, secret, out_key)
-            missing = sorted(template_keys(str(text)) - set(DATABASE_SECRET_KEYS))
-            if missing:
-                check.fail("database role %s template %s reads %s; a database credential has %s"
-                           % (name, out_key, ", ".join(missing), ", ".join(DATABASE_SECRET_KEYS)))
-        consumers = []
-        for consumer in spec.get("consumers") or []:
-            kind, workload = (str(consumer).split("/", 1) + [""])[:2]
-            check.choice(kind, WORKLOAD_KINDS, "database role %s consumer kind" % name)
-            consumers.append(dict(kind=kind, name=check.name(workload, "database role %s consumer name" % name,
-                                                             _DNS_SUBDOMAIN)))
-        conn = connections[allowed_by[name]]
-        statements = _statements(conn, templates, access, "%s: database role %s" % (where, name))
-        roles.append(dict(
-            name=name, app=app_name, connection=conn["name"], access=access, default_ttl=role_default,
-            max_ttl=role_max, creation_statements=statements["creation"],
-            revocation_statements=statements["revocation"], renew_statements=statements["renew"],
-            rollback_statements=statements["rollback"], lease_prefix="%s/creds/%s" % (mount, name),
-            creds_path="%s/creds/%s" % (mount, name), secret=secret, refresh_interval=refresh,
-            refresh_seconds=int(go_duration_seconds(refresh)), template=dict((k, str(v)) for k, v in template.items()),
-            consumers=consumers))
-    return dict(environment=env, mount=mount, description=block.get("description", ""), default_ttl=default_ttl,
-                max_ttl=max_ttl, root_rotation=root_rotation,
-                connections=[connections[n] for n in sorted(connections)], roles=roles)
+    return connections, allowed_by
+
+
+def _database_role(check, spec, engine, allowed_by, templates, owners, secret_names):
+    """One app's database role entry, checked against the connections, the statements and the mount's TTLs."""
+    if not isinstance(spec, dict) or set(spec) - _APP_ROLE_KEYS:
+        check.fail("each database entry must be a mapping of %s, got %r" % (", ".join(sorted(_APP_ROLE_KEYS)), spec))
+    name = spec.get("role")
+    if name not in allowed_by:
+        check.fail("database role %r is not declared: no connection lists it in allowed_roles (declared: %s)"
+                   % (name, ", ".join(sorted(allowed_by)) or "none"))
+    if name in owners:
+        check.fail("database role %s is already app %s's: each role belongs to one app" % (name, owners[name]))
+    owners[name] = check.app
+    conn_name = spec.get("connection", allowed_by[name])
+    if conn_name != allowed_by[name]:
+        check.fail("database role %s names connection %r, but connection %s is the one that allows it"
+                   % (name, conn_name, allowed_by[name]))
+    access = spec.get("access")
+    if access not in templates:
+        check.fail("database role %s: access %r is not one of the statements in common.yml database_statements (%s)"
+                   % (name, access, ", ".join(sorted(templates))))
+    role_default, role_max = _database_role_ttls(check, spec, name, engine)
+    secret = check.name(spec.get("secret", "%s-credentials" % name), "database role %s secret" % name, _DNS_SUBDOMAIN)
+    if secret in secret_names.get(check.app, ()):
+        check.fail("database Secret %s is declared twice" % secret)
+    secret_names.setdefault(check.app, set()).add(secret)
+    refresh = _database_refresh(check, spec, name, role_default)
+    mount = engine["mount"]
+    return dict(name=name, app=check.app, connection=allowed_by[name], access=access, default_ttl=role_default,
+                max_ttl=role_max, lease_prefix="%s/creds/%s" % (mount, name), creds_path="%s/creds/%s" % (mount, name),
+                secret=secret, refresh_interval=refresh, refresh_seconds=int(go_duration_seconds(refresh)),
+                template=_database_template(check, spec, name, secret),
+                consumers=_database_consumers(check, spec, name))
+
+
+def _database_role_ttls(check, spec, name, engine):
+    """``(default_ttl, max_ttl)`` of a role in seconds: the mount's unless given, never above the mount's maximum."""
+    where, max_ttl = check.where, engine["max_ttl"]
+    role_default = _seconds(where, spec.get("default_ttl", engine["default_ttl"]),
+                            "app %s database role %s default_ttl" % (check.app, name))
+    role_max = _seconds(where, spec.get("max_ttl", max_ttl), "app %s database role %s max_ttl" % (check.app, name))
+    if role_max > max_ttl:
+        check.fail("database role %s: max_ttl %ss is above the mount's max_ttl %ss (database.max_ttl): Vault would "
+                   "cut every lease to the mount's maximum; lower the role's max_ttl or raise database.max_ttl"
+                   % (name, role_max, max_ttl))
+    if role_default > role_max:
+        check.fail("database role %s: default_ttl %ss is above its max_ttl %ss" % (name, role_default, role_max))
+    return role_default, role_max
+
+
+def _database_refresh(check, spec, name, role_default):
+    """ESO's refresh interval for the role's Secret: given (and shorter than the TTL) or a fraction of the TTL."""
+    if "refresh_interval" not in spec:
+        return _go_duration_text(max(60, int(role_default * DATABASE_REFRESH_FRACTION) // 60 * 60)
+                                 if role_default >= 120 else max(1, int(role_default * DATABASE_REFRESH_FRACTION)))
+    refresh = check.duration(spec["refresh_interval"], "database role %s refresh_interval" % name)
+    if go_duration_seconds(refresh) >= role_default:
+        check.fail("database role %s: refresh_interval %s is not shorter than the credential's default_ttl "
+                   "(%ss): the pod's Secret would hold an expired credential" % (name, refresh, role_default))
+    return refresh
+
+
+def _database_template(check, spec, name, secret):
+    """The role's Secret template: keys checked, reading only what a database credential has."""
+    template = spec.get("template") or {}
+    if not isinstance(template, dict):
+        check.fail("database role %s: template must map keys to Go templates" % name)
+    for out_key, text in sorted(template.items()):
+        check_key(check, secret, out_key)
+        missing = sorted(template_keys(str(text)) - set(DATABASE_SECRET_KEYS))
+        if missing:
+            check.fail("database role %s template %s reads %s; a database credential has %s"
+                       % (name, out_key, ", ".join(missing), ", ".join(DATABASE_SECRET_KEYS)))
+    return dict((k, str(v)) for k, v in template.items())
+
+
+def _database_consumers(check, spec, name):
+    """``[{kind, name}]`` of the workloads that read the role's Secret (``Kind/name`` entries)."""
+    consumers = []
+    for consumer in spec.get("consumers") or []:
+        kind, workload = (str(consumer).split("/", 1) + [""])[:2]
+        check.choice(kind, WORKLOAD_KINDS, "database role %s consumer kind" % name)
+        consumers.append(dict(kind=kind, name=check.name(workload, "database role %s consumer name" % name,
+                                                         _DNS_SUBDOMAIN)))
+    return consumers
 
 
 def database_roles_of(databases, connection):
