@@ -17,8 +17,8 @@ Modules reach Vault only through this file; ``tests/unit/plugins/module_utils/te
 """
 
 # Still calling hvac directly (owned elsewhere; move their calls here next, then shrink the test's STILL_DIRECT):
-#   modules:      vault_raft_snapshot
-#   module_utils: snapshot_readback.py (for the snapshot module)
+#   modules:      (none)
+#   module_utils: (none)
 
 from __future__ import absolute_import, division, print_function
 
@@ -116,6 +116,38 @@ def read_autopilot_configuration(client):
 def configure_autopilot(client, config):
     """``POST /v1/sys/storage/raft/autopilot/configuration`` with the fields in ``config``."""
     client.adapter.post("/v1/sys/storage/raft/autopilot/configuration", json=config)
+
+
+# -- raft snapshots, health -----------------------------------------------------------------------
+def take_raft_snapshot(client):
+    """``GET /v1/sys/storage/raft/snapshot`` -> the streamed ``requests.Response`` (a tar.gz); the caller closes it.
+
+    Returned unread (JSONAdapter would read the whole snapshot into memory); retried until the body starts.
+    """
+    return client.adapter.raw_request("GET", "/v1/sys/storage/raft/snapshot", stream=True)
+
+
+def restore_raft_snapshot(client, snapshot, force=False):
+    """``POST /v1/sys/storage/raft/snapshot`` (``snapshot-force`` with ``force``): the cluster's data is replaced.
+
+    ``snapshot`` is an open file, streamed as the body. Sent once: a body that streams cannot be sent twice, and a
+    restore that may have half happened must be looked at, not repeated.
+    """
+    return client.adapter.raw_request("POST", "/v1/sys/storage/raft/snapshot" + ("-force" if force else ""),
+                                      retry=False, data=snapshot, headers={"Content-Type": "application/octet-stream"})
+
+
+def read_health_status(client):
+    """``GET /v1/sys/health?standbyok=true`` (unauthenticated): initialized, sealed, standby, cluster_id, version."""
+    return client.sys.read_health_status(method="GET", standby_ok=True)
+
+
+def read_active_node(client):
+    """``GET /v1/sys/leader`` on the configured nodes -> the active node's address; the client now points at it.
+
+    For a new attempt after a transfer was cut mid-way, when the leader may have changed.
+    """
+    return client.adapter.move_to_leader()
 
 
 # -- secrets engines and auth methods (the mount tables) ------------------------------------------
@@ -222,6 +254,16 @@ def update_metadata(client, mount, path, custom_metadata):
 def destroy_secret_versions(client, mount, path, versions):
     """``PUT /v1/<mount>/destroy/<path>``: the ``versions`` are destroyed for good."""
     client.secrets.kv.v2.destroy_secret_versions(path=path, versions=versions, mount_point=mount)
+
+
+def read_kv1_secret(client, mount, path):
+    """KV version 1: ``GET /v1/<mount>/<path>`` -> the whole answer (``data``); a path never written raises InvalidPath."""
+    return client.secrets.kv.v1.read_secret(path=path, mount_point=mount)
+
+
+def list_kv1_secrets(client, mount, path):
+    """KV version 1: ``LIST /v1/<mount>/<path>`` -> the names directly under ``path`` (folders end in ``/``)."""
+    return _keys(client.secrets.kv.v1.list_secrets(path=path, mount_point=mount))
 
 
 def delete_metadata_and_all_versions(client, mount, path):
@@ -379,6 +421,11 @@ def revoke_accessor(client, accessor):
 def revoke_self(client):
     """``POST /v1/auth/token/revoke-self``: the client's own token."""
     client.adapter.post("/v1/auth/token/revoke-self")
+
+
+def lookup_self(client):
+    """``GET /v1/auth/token/lookup-self`` -> the client's own token's properties (403 when the token is not valid)."""
+    return _data_only(client.auth.token.lookup_self())
 
 
 def list_leases(client, prefix):

@@ -17,6 +17,8 @@ __metaclass__ = type
 import re
 import time
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
+
 # Errors that a retry does not heal: the entry itself cannot be decrypted or decoded.
 PERMANENT = ("decrypt", "authentication failed", "cipher", "failed to decode", "invalid character", "unexpected end")
 
@@ -49,15 +51,13 @@ class Reader(object):
         self.delay = delay
         self.requests = 0
 
-    def call(self, method, url):
-        """``GET``/``LIST`` ``url``; returns the JSON body, None for 404; raises the last error otherwise."""
+    def call(self, request, *args):
+        """``request(client, *args)`` (an api.py function); None for 404; raises the last error otherwise."""
         import hvac.exceptions as hvac_exc
         for attempt in range(self.attempts):
             self.requests += 1
             try:
-                if method == "LIST":
-                    return self.client.adapter.list(url)
-                return self.client.adapter.get(url)
+                return request(self.client, *args)
             except hvac_exc.InvalidPath:
                 return None
             except Exception as exc:  # noqa: BLE001 - classified below
@@ -72,8 +72,7 @@ class Reader(object):
 
 def kv_mounts(reader):
     """``GET /v1/sys/mounts``: ``[(path, version)]`` of the KV mounts, sorted."""
-    body = reader.call("GET", "/v1/sys/mounts") or {}
-    table = body.get("data") or body
+    table = reader.call(api.list_mounted_secrets_engines) or {}
     out = []
     for path, info in table.items():
         if isinstance(info, dict) and info.get("type") in ("kv", "generic"):
@@ -84,16 +83,16 @@ def kv_mounts(reader):
 
 def list_tree(reader, mount, version, problems):
     """Every secret path under a KV mount (``LIST`` folder by folder); unlistable folders go to ``problems``."""
-    base = "/v1/%s/metadata/" % mount if version == "2" else "/v1/%s/" % mount
+    lister = api.list_secrets if version == "2" else api.list_kv1_secrets
     paths, folders = [], [""]
     while folders:
         folder = folders.pop()
         try:
-            body = reader.call("LIST", base + folder) or {}
+            keys = reader.call(lister, mount, folder) or []
         except Exception as exc:  # noqa: BLE001 - reported, the rest is still read
             problems.append(dict(mount=mount, path=folder or "/", error="list: " + _text(exc)))
             continue
-        for key in (body.get("data") or {}).get("keys") or []:
+        for key in keys:
             if key.endswith("/"):
                 folders.append(folder + key)
             else:
@@ -105,14 +104,14 @@ def read_secret(reader, mount, version, path):
     """Read one secret's metadata and current version; return the error text, or None when it reads."""
     try:
         if version != "2":
-            reader.call("GET", "/v1/%s/%s" % (mount, path))
+            reader.call(api.read_kv1_secret, mount, path)
             return None
-        meta = (reader.call("GET", "/v1/%s/metadata/%s" % (mount, path)) or {}).get("data") or {}
+        meta = reader.call(api.read_secret_metadata, mount, path) or {}
         current = str(meta.get("current_version") or "")
         info = (meta.get("versions") or {}).get(current) or {}
         if not current or info.get("destroyed") or info.get("deletion_time"):
             return None  # no live version: the metadata was the whole secret
-        reader.call("GET", "/v1/%s/data/%s" % (mount, path))
+        reader.call(api.read_secret_version, mount, path)
     except Exception as exc:  # noqa: BLE001 - what cannot be read is the finding
         return _text(exc)
     return None

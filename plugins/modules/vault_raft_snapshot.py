@@ -218,6 +218,7 @@ import os
 import shutil
 import time
 
+from ansible_collections.heracles.secrets.plugins.module_utils import api
 from ansible_collections.heracles.secrets.plugins.module_utils import client as client_mod
 from ansible_collections.heracles.secrets.plugins.module_utils import keystore
 from ansible_collections.heracles.secrets.plugins.module_utils import snapshot as snap
@@ -231,7 +232,6 @@ try:
 except ImportError:  # pragma: no cover - VaultModule reports it
     hvac_exc = None
 
-SNAPSHOT_PATH = "/v1/sys/storage/raft/snapshot"
 # Words OpenBao/Vault use when a snapshot is sealed with other keys than the cluster's current ones.
 KEY_REFUSAL = ("keyring", "hash", "different", "sealed", "verif")
 
@@ -284,7 +284,7 @@ def preflight(module):
     if module.params.get("auth_method") != "init_file":
         return
     try:
-        module.client.auth.token.lookup_self()
+        api.lookup_self(module.client)
     except Exception as exc:  # noqa: BLE001
         if init_mismatch(module, exc):
             fail_vault(module, exc, None)
@@ -401,7 +401,7 @@ def add_signing_key(module, store, payload):
 def cluster_id(client):
     """``GET /v1/sys/health``'s cluster_id (unauthenticated), or None."""
     try:
-        health = client.sys.read_health_status(method="GET", standby_ok=True)
+        health = api.read_health_status(client)
     except Exception:  # noqa: BLE001 - only for the signature and the messages
         return None
     return health.get("cluster_id") if isinstance(health, dict) else None
@@ -444,7 +444,7 @@ def save(module):
     attempts = max(p["retries"], 0) + 1
     for attempt in range(attempts):
         try:
-            response = client.adapter.raw_request("GET", SNAPSHOT_PATH, stream=True)
+            response = api.take_raft_snapshot(client)
             try:
                 origin = cluster_id(client) if keyring is not None else None
                 sign = (lambda facts: keyring.sign(facts, origin)) if keyring is not None else None
@@ -465,7 +465,7 @@ def save(module):
                 fail_vault(module, exc, "Saving the raft snapshot (no partial file was left)")
         time.sleep(p["retry_delay"] * (2 ** attempt))
         try:
-            client.adapter.move_to_leader()
+            api.read_active_node(client)
         except Exception:  # noqa: BLE001 - the next attempt reports it
             pass
 
@@ -480,10 +480,10 @@ def wait_healthy(module, timeout, keys):
         for url in module.node_urls():
             try:
                 node = module.node_client(url, retries=0)
-                seal = node.sys.read_seal_status()
+                seal = api.read_seal_status(node)
                 if seal.get("sealed") and seal.get("initialized"):
                     sealed.append((url, node, seal))
-                elif not seal.get("sealed") and node.sys.read_leader_status().get("is_self"):
+                elif not seal.get("sealed") and api.read_leader_status(node).get("is_self"):
                     leader = url
             except Exception as exc:  # noqa: BLE001 - nodes restart during a restore
                 last = str(exc)
@@ -491,9 +491,9 @@ def wait_healthy(module, timeout, keys):
             for url, node, seal in sealed:
                 try:
                     if seal.get("progress"):
-                        node.sys.submit_unseal_key(reset=True)
+                        api.submit_unseal_key(node, reset=True)
                     for key in keys[:seal.get("t") or len(keys)]:
-                        if not node.sys.submit_unseal_key(key=key).get("sealed"):
+                        if not api.submit_unseal_key(node, key=key).get("sealed"):
                             break
                 except Exception as exc:  # noqa: BLE001 - retried until the deadline
                     last = "unsealing %s: %s" % (url, exc)
@@ -642,18 +642,10 @@ def restore(module):
     client = module.client
     target = cluster_id(client)
     result["cluster_id"] = target
-    url = SNAPSHOT_PATH + ("-force" if p["force"] else "")
     started = time.time()
-
-    def send():
-        with open(p["path"], "rb") as handle:
-            # Sent once: a restore is not retried blindly (the body is a stream, and a half-applied
-            # restore must be looked at, not repeated).
-            return client.adapter.raw_request("POST", url, retry=False, data=handle,
-                                              headers={"Content-Type": "application/octet-stream"})
-
     try:
-        send()
+        with open(p["path"], "rb") as handle:
+            api.restore_raft_snapshot(client, handle, force=p["force"])
     except Exception as exc:  # noqa: BLE001
         if init_mismatch(module, exc):
             fail_vault(module, exc, None, **result)
