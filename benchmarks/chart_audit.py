@@ -65,9 +65,9 @@ def draw(results, path):
 
 
 def main(argv):
-    with open(argv[1]) as handle:
-        results = json.load(handle)
-    draw(results, argv[2])
+    source, target = argv[1:3]
+    with open(source) as handle:
+        draw(json.load(handle), target)
     return 0
 
 
