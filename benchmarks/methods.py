@@ -156,21 +156,24 @@ def count_versions(target, mount, paths):
         return sum(pool.map(one, sorted(paths)))
 
 
-def pad_for_snapshot(target, mount, megabytes, chunk_kb=128):
-    """Incompressible-ish data (random base64) so the snapshot measures transfer, not just start-up."""
-    if megabytes <= 0:
-        return 0
-    create_kv_mount(target, mount)
-    client = target.client(CONCURRENCY)
+def pad_for_snapshot(target, mount, megabytes, chunk_kb=128, already=0):
+    """Grow the padding to ``megabytes`` of random data (stored encrypted, so the snapshot barely compresses) and
+    return the number of ``chunk_kb`` entries it now has; ``already`` entries exist from an earlier call, so one
+    cluster gives a curve of snapshot sizes."""
     count = int(megabytes * 1024 // chunk_kb)
-    rng = random.Random(7)
+    if count <= already:
+        return already
+    if not already:
+        create_kv_mount(target, mount)
+    client = target.client(CONCURRENCY)
+    rng = random.Random(7 + already)
 
     def one(i):
         blob = "%x" % rng.getrandbits(chunk_kb * 1024 * 4)
         client.secrets.kv.v2.create_or_update_secret("pad/%05d" % i, secret=dict(blob=blob), mount_point=mount)
 
     with ThreadPoolExecutor(CONCURRENCY) as pool:
-        list(pool.map(one, range(count)))
+        list(pool.map(one, range(already, count)))
     return count
 
 
@@ -301,6 +304,30 @@ def snapshot_module(target, path, bin_dir, timeout=600):
     if proc.returncode != 0 or result.get("failed"):
         raise BenchError("vault_raft_snapshot failed: %s %s" % (result.get("msg"), proc.stderr[-2000:]))
     return dict(seconds=seconds, bytes=int(result["size"]), module_seconds=result.get("seconds"))
+
+
+def measure_snapshots(target, workdir, bin_dir, sizes_mb, repeats, log=None):
+    """GET vs ``vault_raft_snapshot`` at each padding size (grown in steps on the one cluster), alternating which
+    runs first; one sample per run with ``padding_mb``."""
+    samples, padded = [], 0
+    snap_dir = os.path.join(workdir, "snapshots")
+    os.makedirs(snap_dir, mode=0o700, exist_ok=True)
+    for megabytes in sorted(sizes_mb):
+        padded = pad_for_snapshot(target, "b-snapshot-padding", megabytes, already=padded)
+        for repeat in range(repeats):
+            for method in (["get", "module"] if repeat % 2 == 0 else ["module", "get"]):
+                path = os.path.join(snap_dir, "%s-%d.snap" % (method, repeat))
+                out = snapshot_get(target, path) if method == "get" else snapshot_module(target, path, bin_dir)
+                out.update(method=method, repeat=repeat, padding_mb=megabytes)
+                samples.append(out)
+                for name in (path, path + ".sha256", path + ".sig"):
+                    if os.path.exists(name):
+                        os.unlink(name)
+                if log:
+                    log("snapshot     %-6s %4g MB r%d %.2f s (streamed %.2f s)  %.1f MB" % (
+                        method, megabytes, repeat, out["seconds"],
+                        out.get("transfer_seconds") or out.get("module_seconds") or 0, out["bytes"] / 1e6))
+    return samples
 
 
 # ---------------------------------------------------------------------------------------------- one measurement

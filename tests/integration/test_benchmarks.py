@@ -37,8 +37,8 @@ def fake_results(n=1000):
                                     versions_created=changed))
     samples.append(dict(method="ours-playbook", n=5000, phase="first", repeat=0, seconds=30.0, changed=5000,
                         versions_created=5000))
-    snapshot = [dict(method="get", repeat=0, seconds=0.5, bytes=20e6),
-                dict(method="module", repeat=0, seconds=1.0, bytes=20e6, module_seconds=0.6)]
+    snapshot = [dict(method="get", repeat=0, seconds=0.5, bytes=220e6),
+                dict(method="module", repeat=0, seconds=1.0, bytes=220e6, module_seconds=0.6)]
     up = [dict(repeat=0, total=40.0, to_voters=15.0, rerun=20.0, rerun_changed=0)]
     return dict(meta=dict(n=n, quick=False, cpus=2, repeats=3, community_repeats=1, started="2026-01-01 00:00 UTC",
                           notes=["a note"]), samples=samples, snapshot=snapshot, up=up)
@@ -80,6 +80,48 @@ def test_missing_figures_render_as_not_measured():
     results["snapshot"] = []
     text = report.render_markdown(results)
     assert "not measured" in text and "Raft snapshot" not in text
+
+
+def snapshot_samples(figures):
+    """``{padding_mb: (get seconds, get streamed, module seconds, module streamed, MB)}`` -> raw samples, 2 runs."""
+    out = []
+    for padding, (get, get_streamed, module, module_streamed, mb) in figures.items():
+        for repeat in range(2):
+            out.append(dict(method="get", repeat=repeat, padding_mb=padding, seconds=get, transfer_seconds=get_streamed,
+                            bytes=mb * 1e6))
+            out.append(dict(method="module", repeat=repeat, padding_mb=padding, seconds=module,
+                            module_seconds=module_streamed, bytes=mb * 1e6))
+    return out
+
+
+def test_snapshot_ratios_per_size_and_the_target_at_the_largest():
+    rows = report.summarize_snapshot(snapshot_samples({32: (0.5, 0.3, 1.0, 0.4, 34), 220: (1.0, 0.8, 1.2, 0.9, 231)}))
+    ratios = report.snapshot_ratios(rows)
+    assert [r["padding_mb"] for r in ratios] == [32, 220]
+    assert ratios[0]["end_to_end"] == pytest.approx(0.5) and ratios[0]["streamed"] == pytest.approx(0.75)
+    assert ratios[1]["end_to_end"] == pytest.approx(1.0 / 1.2) and ratios[1]["streamed"] == pytest.approx(0.8 / 0.9)
+    target = report.snapshot_target(rows)
+    assert target["met"] is True and target["value"] == pytest.approx(1.0 / 1.2)  # end to end, at the largest size
+    assert "0.83x end to end" in target["text"] and "0.89x for the streamed part" in target["text"]
+    missed = report.snapshot_target(report.summarize_snapshot(snapshot_samples({220: (1.0, 0.8, 1.5, 0.8, 231)})))
+    assert missed["met"] is False and "1.00x for the streamed part" in missed["text"]
+
+
+def test_snapshot_target_needs_the_target_size():
+    rows = report.summarize_snapshot(snapshot_samples({8: (0.2, 0.1, 0.2, 0.1, 9)}))
+    target = report.snapshot_target(rows)
+    assert target["met"] is None and "not measured at its size" in target["text"]
+    assert report.snapshot_target(report.summarize_snapshot([dict(method="get", repeat=0, seconds=1, bytes=1)])) is None
+
+
+def test_snapshot_table_has_every_size_both_ratios_and_the_chart():
+    results = fake_results()
+    results["snapshot"] = snapshot_samples({32: (0.5, 0.3, 1.0, 0.4, 34), 220: (1.0, 0.8, 1.25, 1.0, 231)})
+    text = report.render_markdown(results, snapshot_chart="snapshot_throughput.png")
+    assert "| 220 | `vault_raft_snapshot` state=saved" in text and "| 0.80x | 0.80x |" in text
+    assert "| 32 | plain `GET" in text and "| 0.50x | 0.75x |" in text
+    assert "![snapshot throughput by size](snapshot_throughput.png)" in text
+    assert "0.80x end to end" in text and "| met |" in text
 
 
 def test_arguments_quick_and_full():
