@@ -628,16 +628,33 @@ def diagnose(objects, now=None, controller_sa=DEFAULT_CONTROLLER_SA, namespaces=
 
 
 def _diagnose_one(es, stores, store_reports, checks, now, controller_sa, events=()):
-    md = meta(es)
+    """The report of one ExternalSecret: its state, target, refresh, store and every remote ref, with findings."""
     cond = condition(es) or {}
     ready = ready_state(es)
-    findings = []
+    warnings = [event_summary(e) for e in events[:3]]
+    findings = _state_findings(es, ready, cond, warnings) + target_findings(es)
+    refresh, interval = refresh_findings(es, now)
+    findings += refresh
+    key = store_ref_of(es)
+    store, store_report = stores.get(key), store_reports.get(key)
+    findings += _store_use_findings(es, key, stores, store_report)
+    provider = store_report["vault"] if store_report else None
+    ref_findings, refs = _remote_ref_entries(es, provider)
+    report = _es_report(es, cond, ready, interval, key, store, store_report, refs, warnings)
+    if ready is not True and provider and provider.get("auth_method") == "kubernetes":
+        report["vault_check"] = _add_to_check(checks, key, store, provider, es, refs, controller_sa)
+    report["findings"] = sort_findings(findings + ref_findings)
+    return report
+
+
+def _state_findings(es, ready, cond, warnings):
+    """What the ExternalSecret's apiVersion, Ready condition and latest warning events say."""
+    md, findings = meta(es), []
     group, version = api_version_of(es)
     if group == GROUP and version in REMOVED_VERSIONS:
         findings.append(finding(ERROR, "api_version_removed",
                                 "%s uses %s/%s, which ESO 0.17 and later no longer serve" % (ref_of(es), group, version),
                                 "Change apiVersion to %s/%s and re-apply (kubectl apply); the fields are unchanged" % (GROUP, API_VERSION)))
-    warnings = [event_summary(e) for e in events[:3]]
     if ready is False:
         code, fix = explain_message(cond.get("message"), es)
         findings.append(finding(ERROR, code or "not_ready",
@@ -654,18 +671,17 @@ def _diagnose_one(es, stores, store_reports, checks, now, controller_sa, events=
                                 "%s has no Ready condition: ESO has not reconciled it" % ref_of(es),
                                 "Check that the ESO controller runs and watches this namespace; "
                                 "kubectl -n external-secrets logs deploy/external-secrets"))
-    findings += target_findings(es)
-    refresh, interval = refresh_findings(es, now)
-    findings += refresh
+    return findings
 
-    skind, snamespace, sname = store_ref_of(es)
-    key = (skind, snamespace, sname)
+
+def _store_use_findings(es, key, stores, store_report):
+    """Whether the store the ExternalSecret names exists, is Ready and may be used from its namespace."""
+    skind, sname = key[0], key[2]
     store = stores.get(key)
-    store_report = store_reports.get(key)
     if not sname:
-        findings.append(finding(ERROR, "store_ref_missing", "%s has no secretStoreRef.name" % ref_of(es),
-                                "Set secretStoreRef.name (and kind: ClusterSecretStore for a cluster-wide store)"))
-    elif store is None:
+        return [finding(ERROR, "store_ref_missing", "%s has no secretStoreRef.name" % ref_of(es),
+                        "Set secretStoreRef.name (and kind: ClusterSecretStore for a cluster-wide store)")]
+    if store is None:
         other = [k for k in stores if k[2] == sname]
         fix = "Create the %s or fix secretStoreRef" % skind
         if other:
@@ -673,25 +689,29 @@ def _diagnose_one(es, stores, store_reports, checks, now, controller_sa, events=
             if other[0][0] == "SecretStore":
                 fix = ("A SecretStore named %s exists in namespace %s only: a SecretStore serves its own namespace; "
                        "create one here or use a ClusterSecretStore" % (sname, other[0][1]))
-        findings.append(finding(ERROR, "store_missing", "%s uses %s, which does not exist" % (ref_of(es), store_label(*key)), fix))
-    else:
-        store_report["used_by"].append(ref_of(es))
-        if store_report["ready"] is False:
-            findings.append(finding(ERROR, "store_not_ready",
-                                    "its store %s is not Ready: %s" % (store_report["ref"], store_report["message"] or "no message"),
-                                    "Fix the store first (see its findings)"))
-        if skind == "ClusterSecretStore":
-            allowed = namespace_allowed(store, md.get("namespace"))
-            if allowed is False:
-                findings.append(finding(ERROR, "store_namespace_denied",
-                                        "%s may not be used from namespace %s (spec.conditions)" % (store_report["ref"], md.get("namespace")),
-                                        "Add the namespace to the ClusterSecretStore's spec.conditions"))
-            elif allowed is None:
-                findings.append(finding(INFO, "store_namespace_unknown",
-                                        "%s restricts namespaces by label selector; not evaluated here" % store_report["ref"], ""))
+        return [finding(ERROR, "store_missing", "%s uses %s, which does not exist" % (ref_of(es), store_label(*key)), fix)]
+    findings = []
+    store_report["used_by"].append(ref_of(es))
+    if store_report["ready"] is False:
+        findings.append(finding(ERROR, "store_not_ready",
+                                "its store %s is not Ready: %s" % (store_report["ref"], store_report["message"] or "no message"),
+                                "Fix the store first (see its findings)"))
+    if skind == "ClusterSecretStore":
+        namespace = meta(es).get("namespace")
+        allowed = namespace_allowed(store, namespace)
+        if allowed is False:
+            findings.append(finding(ERROR, "store_namespace_denied",
+                                    "%s may not be used from namespace %s (spec.conditions)" % (store_report["ref"], namespace),
+                                    "Add the namespace to the ClusterSecretStore's spec.conditions"))
+        elif allowed is None:
+            findings.append(finding(INFO, "store_namespace_unknown",
+                                    "%s restricts namespaces by label selector; not evaluated here" % store_report["ref"], ""))
+    return findings
 
-    provider = store_report["vault"] if store_report else None
-    refs = []
+
+def _remote_ref_entries(es, provider):
+    """``(findings, entries)``: each remote ref with the Vault paths and capabilities it needs from ``provider``."""
+    findings, refs = [], []
     for ref in remote_refs(es):
         entry = dict(source=ref["source"], kind=ref["kind"], secret_key=ref["secret_key"], key=ref["key"],
                      property=ref["property"], vault_paths=[])
@@ -705,14 +725,19 @@ def _diagnose_one(es, stores, store_reports, checks, now, controller_sa, events=
             findings += key_findings(es, provider, ref)
             entry["vault_paths"] = [dict(path=p, capability=c) for p, c in vault_requests(provider, ref)]
         refs.append(entry)
+    return findings, refs
 
-    target = spec_of(es).get("target") or {}
-    annotations = md.get("annotations") or {}
-    report = dict(
+
+def _es_report(es, cond, ready, interval, key, store, store_report, refs, warnings):
+    """The ExternalSecret's report fields (findings and vault_check are added by the caller)."""
+    md, spec = meta(es), spec_of(es)
+    target = spec.get("target") or {}
+    skind, sname = key[0], key[2]
+    return dict(
         name=md.get("name"), namespace=md.get("namespace"), ref=ref_of(es), api_version=es.get("apiVersion"),
         ready=ready, reason=cond.get("reason"), message=cond.get("message"),
         last_transition=cond.get("lastTransitionTime"),
-        refresh_interval=spec_of(es).get("refreshInterval", DEFAULT_REFRESH), refresh_seconds=interval,
+        refresh_interval=spec.get("refreshInterval", DEFAULT_REFRESH), refresh_seconds=interval,
         refresh_time=(es.get("status") or {}).get("refreshTime"),
         store=dict(kind=skind, name=sname, ref=store_label(*key) if sname else None, found=store is not None,
                    ready=store_report["ready"] if store_report else None,
@@ -720,14 +745,10 @@ def _diagnose_one(es, stores, store_reports, checks, now, controller_sa, events=
         target=dict(name=target.get("name") or md.get("name"), creation_policy=target.get("creationPolicy") or "Owner",
                     deletion_policy=target.get("deletionPolicy") or "Retain", template=bool(target.get("template"))),
         remote_refs=refs,
-        force_sync=annotations.get(FORCE_SYNC_ANNOTATION),
+        force_sync=(md.get("annotations") or {}).get(FORCE_SYNC_ANNOTATION),
         events=warnings,
         vault_check=None,
     )
-    if ready is not True and provider and provider.get("auth_method") == "kubernetes":
-        report["vault_check"] = _add_to_check(checks, key, store, provider, es, refs, controller_sa)
-    report["findings"] = sort_findings(findings)
-    return report
 
 
 def _add_to_check(checks, key, store, provider, es, refs, controller_sa):

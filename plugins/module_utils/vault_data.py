@@ -100,79 +100,106 @@ def load(data_dir, environments):
         raise VaultDataError("PyYAML is required to read the vault/ data")
     if isinstance(environments, str):
         environments = [environments]
+    out = _load_common(data_dir)
+    for env in environments:
+        _add_environment(out, data_dir, env)
+    _check_unique(out["mounts"], "mount")
+    _check_unique(out["auth"], "auth mount")
+    return out
+
+
+def _load_common(data_dir):
+    """What ``common.yml`` gives every environment: password policies and audit devices."""
     common = _yaml(os.path.join(data_dir, "common.yml"))
-    out = dict(password_policies={}, policies={}, mounts=[], auth=[], audit=[])
+    out = dict(password_policies={}, policies={}, mounts=[], auth=[], audit=[], databases=[])
     for name, rel in sorted((common.get("password_policies") or {}).items()):
         out["password_policies"][name] = _read(os.path.join(data_dir, rel))
     for device in common.get("audit") or []:
         out["audit"].append(dict(path=device["path"], type=device["type"], description=device.get("description", ""),
                                  options=dict(device.get("options") or {})))
-
-    for env in environments:
-        data = load_environment(data_dir, env)
-        load_workloads(data_dir, env)  # the apps' roles come from entries that must also render: check them first
-        databases = load_databases(data_dir, env)
-        kv, k8s = data["kv"], data["kubernetes"]
-        base = dict(env=env, kv=kv["path"])
-
-        def add_policy(name, template, extra=None):
-            if not _NAME.match(name):
-                raise VaultDataError("policy name %r must be lower-case letters, digits and '-'" % name)
-            if name in out["policies"]:
-                raise VaultDataError("policy %r is declared twice" % name)
-            variables = dict(base)
-            variables.update(extra or {})
-            out["policies"][name] = _policy(data_dir, template, variables, name)
-
-        out["mounts"].append(dict(path=kv["path"], kind="secret", type="kv", description=kv.get("description", ""),
-                                  options={"version": "2"},
-                                  kv_config=dict(max_versions=int(kv.get("max_versions", 10)),
-                                                 cas_required=bool(kv.get("cas_required", False)))))
-        for mount in data.get("mounts") or []:
-            out["mounts"].append(dict(path=mount["path"], kind="secret", type=mount["type"],
-                                      description=mount.get("description", ""),
-                                      options=dict(mount.get("options") or {})))
-
-        roles = []
-        common_role = dict(audience=k8s.get("audience"), token_ttl=k8s.get("token_ttl"),
-                           token_max_ttl=k8s.get("token_max_ttl"))
-        for app in data.get("apps") or []:
-            policy = "%s-app-%s" % (env, app["name"])
-            add_policy(policy, "app", dict(app=app["name"]))
-            for db_role in (databases or {}).get("roles") or []:
-                if db_role["app"] == app["name"]:  # creds of the app's own database roles, nothing else
-                    out["policies"][policy] += "\n" + _policy(data_dir, "app-database", dict(
-                        base, app=app["name"], mount=databases["mount"], role=db_role["name"]), policy)
-            role = dict(name=app["name"], bound_service_account_names=[app.get("service_account", app["name"])],
-                        bound_service_account_namespaces=[app.get("namespace", app["name"])], policies=[policy])
-            role.update(common_role)
-            roles.append(role)
-        if data.get("backup"):
-            roles.append(_backup_role(environment_file(data_dir, env), data["backup"], env, common_role))
-            add_policy("%s-backup" % env, "backup")
-        if data.get("rotation"):
-            roles.append(_job_role(environment_file(data_dir, env), "rotation", data["rotation"], ROTATOR_ROLE,
-                                   "%s-rotator" % env, common_role))
-            add_policy("%s-rotator" % env, "rotator")
-            if databases:  # rotate.yml rotates the connections' root credentials on their window
-                out["policies"]["%s-rotator" % env] += "\n" + _policy(data_dir, "rotator-database", dict(
-                    base, mount=databases["mount"]), "%s-rotator" % env)
-        add_policy("%s-devops" % env, "devops")
-        add_policy("%s-seeder" % env, "seeder")
-        if data.get("developers"):
-            add_policy("%s-developer" % env, "developer")
-        out["auth"].append(dict(path=k8s["path"], type="kubernetes", environment=env,
-                                description=k8s.get("description", ""), roles=roles))
-        if databases:
-            out["mounts"].append(dict(path=databases["mount"], kind="secret", type="database",
-                                      description=databases["description"], options={},
-                                      config=dict(default_lease_ttl=databases["default_ttl"],
-                                                  max_lease_ttl=databases["max_ttl"])))
-            out.setdefault("databases", []).append(databases)
-    out.setdefault("databases", [])
-    _check_unique(out["mounts"], "mount")
-    _check_unique(out["auth"], "auth mount")
     return out
+
+
+class _EnvironmentPolicies(object):
+    """Adds an environment's policies to ``out["policies"]``, rendered from ``vault/policies/<template>``."""
+
+    def __init__(self, out, data_dir, env, kv):
+        self.policies, self.data_dir = out["policies"], data_dir
+        self.base = dict(env=env, kv=kv)
+
+    def add(self, name, template, extra=None):
+        if not _NAME.match(name):
+            raise VaultDataError("policy name %r must be lower-case letters, digits and '-'" % name)
+        if name in self.policies:
+            raise VaultDataError("policy %r is declared twice" % name)
+        self.policies[name] = self.render(template, name, extra)
+
+    def extend(self, name, template, extra):
+        """Append another template's rules to policy ``name``."""
+        self.policies[name] += "\n" + self.render(template, name, extra)
+
+    def render(self, template, name, extra=None):
+        return _policy(self.data_dir, template, dict(self.base, **(extra or {})), name)
+
+
+def _add_environment(out, data_dir, env):
+    """One environment's mounts, policies, Kubernetes auth roles and database engine, added to ``out``."""
+    data = load_environment(data_dir, env)
+    load_workloads(data_dir, env)  # the apps' roles come from entries that must also render: check them first
+    databases = load_databases(data_dir, env)
+    kv, k8s = data["kv"], data["kubernetes"]
+    policies = _EnvironmentPolicies(out, data_dir, env, kv["path"])
+    out["mounts"].append(dict(path=kv["path"], kind="secret", type="kv", description=kv.get("description", ""),
+                              options={"version": "2"},
+                              kv_config=dict(max_versions=int(kv.get("max_versions", 10)),
+                                             cas_required=bool(kv.get("cas_required", False)))))
+    for mount in data.get("mounts") or []:
+        out["mounts"].append(dict(path=mount["path"], kind="secret", type=mount["type"],
+                                  description=mount.get("description", ""), options=dict(mount.get("options") or {})))
+    common_role = dict(audience=k8s.get("audience"), token_ttl=k8s.get("token_ttl"),
+                       token_max_ttl=k8s.get("token_max_ttl"))
+    roles = [_app_role(policies, env, app, databases, common_role) for app in data.get("apps") or []]
+    roles.extend(_job_roles(policies, data_dir, env, data, databases, common_role))
+    policies.add("%s-devops" % env, "devops")
+    policies.add("%s-seeder" % env, "seeder")
+    if data.get("developers"):
+        policies.add("%s-developer" % env, "developer")
+    out["auth"].append(dict(path=k8s["path"], type="kubernetes", environment=env,
+                            description=k8s.get("description", ""), roles=roles))
+    if databases:
+        out["mounts"].append(dict(path=databases["mount"], kind="secret", type="database",
+                                  description=databases["description"], options={},
+                                  config=dict(default_lease_ttl=databases["default_ttl"],
+                                              max_lease_ttl=databases["max_ttl"])))
+        out["databases"].append(databases)
+
+
+def _app_role(policies, env, app, databases, common_role):
+    """The app's Kubernetes auth role and its policy (its KV paths, and creds of its own database roles only)."""
+    policy = "%s-app-%s" % (env, app["name"])
+    policies.add(policy, "app", dict(app=app["name"]))
+    for db_role in (databases or {}).get("roles") or []:
+        if db_role["app"] == app["name"]:
+            policies.extend(policy, "app-database", dict(app=app["name"], mount=databases["mount"], role=db_role["name"]))
+    role = dict(name=app["name"], bound_service_account_names=[app.get("service_account", app["name"])],
+                bound_service_account_namespaces=[app.get("namespace", app["name"])], policies=[policy])
+    role.update(common_role)
+    return role
+
+
+def _job_roles(policies, data_dir, env, data, databases, common_role):
+    """The roles of the in-cluster backup and rotation jobs, with their policies, when the environment has them."""
+    roles = []
+    if data.get("backup"):
+        roles.append(_backup_role(environment_file(data_dir, env), data["backup"], env, common_role))
+        policies.add("%s-backup" % env, "backup")
+    if data.get("rotation"):
+        roles.append(_job_role(environment_file(data_dir, env), "rotation", data["rotation"], ROTATOR_ROLE,
+                               "%s-rotator" % env, common_role))
+        policies.add("%s-rotator" % env, "rotator")
+        if databases:  # rotate.yml rotates the connections' root credentials on their window
+            policies.extend("%s-rotator" % env, "rotator-database", dict(mount=databases["mount"]))
+    return roles
 
 
 def environments(data_dir):
