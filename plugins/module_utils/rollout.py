@@ -191,6 +191,32 @@ def rollout(api, version, targets, changed_at, workloads, check_mode, timeout, p
     refs = external_secret_refs(targets)
     times = changed_times(changed_at, refs)
     plans = workload_plans(workloads, refs)
+    objects = _read_all(api, version, refs, plans)
+    would = "would " if check_mode else ""
+    result = dict(external_secrets=[], workloads=[], synced=[], restarted=[], left_alone=[], steps=[])
+    stale = _plan_syncs(refs, objects, times, result, would, annotation)
+    restarts = _plan_restarts(plans, objects, times, result, would)
+    if check_mode:
+        for ref, _refresh, entry in stale:
+            result["steps"].append("ExternalSecret %s: would force-sync and wait for ESO (%s)" % (ref, entry["reason"]))
+        for entry in result["workloads"]:
+            result["steps"].append("%s %s/%s: %s (%s)" % (entry["kind"], entry["namespace"], entry["name"],
+                                                          entry["action"], entry["reason"]))
+        return result
+    try:
+        _sync_and_wait(api, version, stale, times, result, timeout, poll, annotation, clock, sleep)
+        _restart(api, result, restarts, rfc3339(clock()))
+    except eso_kube.KubeError as exc:
+        result["synced"] = [e["ref"] for e in result["external_secrets"] if e["action"] == "synced"]
+        result["restarted"] = [e["ref"] for e in result["workloads"] if e["action"] == "restarted"]
+        error = exc if isinstance(exc, RolloutError) else RolloutError(exc.message, exc.hint)
+        error.results = result
+        raise error
+    return result
+
+
+def _read_all(api, version, refs, plans):
+    """Every ExternalSecret and workload by ref; a missing one fails before anything changes."""
     objects, missing = {}, []
     for ref in refs:
         namespace, name = ref.split("/", 1)
@@ -205,9 +231,11 @@ def rollout(api, version, targets, changed_at, workloads, check_mode, timeout, p
         raise eso_kube.KubeError("Not found: %s" % ", ".join(missing),
                                  "Check the names (kubectl get externalsecrets,deployments,statefulsets,daemonsets -A) "
                                  "and the consumers declared in vault/environments/<env>.yml; nothing was changed")
+    return objects
 
-    would = "would " if check_mode else ""
-    result = dict(external_secrets=[], workloads=[], synced=[], restarted=[], left_alone=[], steps=[])
+
+def _plan_syncs(refs, objects, times, result, would, annotation):
+    """Record each ExternalSecret's entry in ``result``; return ``[(ref, refresh time, entry)]`` of the stale ones."""
     stale = []
     for ref in refs:
         obj = objects[ref]
@@ -224,10 +252,15 @@ def rollout(api, version, targets, changed_at, workloads, check_mode, timeout, p
         else:
             result["left_alone"].append(ref)
             result["steps"].append("ExternalSecret %s: up to date (%s)" % (ref, reason))
+    return stale
+
+
+def _plan_restarts(plans, objects, times, result, would):
+    """Record each workload's entry in ``result``; return the entries of those started before their change."""
     restarts = []
     for plan in plans:
         due_at = max(times[ref] for ref in plan["external_secrets"])
-        restart, reason, last = plan_restart(objects[plan["ref"]], due_at)
+        restart, reason, _last = plan_restart(objects[plan["ref"]], due_at)
         template = ((objects[plan["ref"]].get("spec") or {}).get("template") or {}).get("metadata") or {}
         entry = dict(ref=plan["ref"], namespace=plan["namespace"], kind=plan["kind"], name=plan["name"],
                      external_secrets=plan["external_secrets"], changed_at=rfc3339(due_at),
@@ -240,33 +273,20 @@ def rollout(api, version, targets, changed_at, workloads, check_mode, timeout, p
             result["restarted"].append(plan["ref"])
         else:
             result["left_alone"].append(plan["ref"])
-    if check_mode:
-        for ref, _refresh, entry in stale:
-            result["steps"].append("ExternalSecret %s: would force-sync and wait for ESO (%s)" % (ref, entry["reason"]))
-        for entry in result["workloads"]:
-            result["steps"].append("%s %s/%s: %s (%s)" % (entry["kind"], entry["namespace"], entry["name"],
-                                                          entry["action"], entry["reason"]))
-        return result
+    return restarts
 
-    try:
-        _sync_and_wait(api, version, stale, times, result, timeout, poll, annotation, clock, sleep)
-        stamp = rfc3339(clock())
-        for entry in result["workloads"]:
-            if entry not in restarts:
-                result["steps"].append("%s %s/%s: up to date (%s)" % (entry["kind"], entry["namespace"],
-                                                                      entry["name"], entry["reason"]))
-                continue
-            eso_kube.restart_workload(api, entry["namespace"], entry["kind"], entry["name"], stamp)
-            entry.update(after=stamp, action="restarted")
-            result["steps"].append("%s %s/%s: restarted (restartedAt=%s; %s)" % (entry["kind"], entry["namespace"],
-                                                                                 entry["name"], stamp, entry["reason"]))
-    except eso_kube.KubeError as exc:
-        result["synced"] = [e["ref"] for e in result["external_secrets"] if e["action"] == "synced"]
-        result["restarted"] = [e["ref"] for e in result["workloads"] if e["action"] == "restarted"]
-        error = exc if isinstance(exc, RolloutError) else RolloutError(exc.message, exc.hint)
-        error.results = result
-        raise error
-    return result
+
+def _restart(api, result, restarts, stamp):
+    """Set ``restartedAt=stamp`` on the workloads in ``restarts``; a step for each workload either way."""
+    for entry in result["workloads"]:
+        if entry not in restarts:
+            result["steps"].append("%s %s/%s: up to date (%s)" % (entry["kind"], entry["namespace"],
+                                                                  entry["name"], entry["reason"]))
+            continue
+        eso_kube.restart_workload(api, entry["namespace"], entry["kind"], entry["name"], stamp)
+        entry.update(after=stamp, action="restarted")
+        result["steps"].append("%s %s/%s: restarted (restartedAt=%s; %s)" % (entry["kind"], entry["namespace"],
+                                                                             entry["name"], stamp, entry["reason"]))
 
 
 def _sync_and_wait(api, version, stale, times, result, timeout, poll, annotation, clock, sleep):
