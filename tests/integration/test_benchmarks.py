@@ -132,6 +132,16 @@ def test_arguments_quick_and_full():
     assert bench.parse_args(["--skip-community"]).community_sizes == []
 
 
+def test_snapshot_sizes_and_only():
+    assert bench.parse_args([]).snapshot_mb == [32, 100, 220] and bench.parse_args(["--quick"]).snapshot_mb == [4, 8, 16]
+    assert bench.parse_args(["--snapshot-mb", "250,10"]).snapshot_mb == [10, 250]
+    only = bench.parse_args(["--only", "snapshot"])
+    assert only.only == {"snapshot"} and only.community_sizes == []  # no seeding, so no community venv needed
+    assert "seed" not in bench.parse_args(["--no-seed"]).only and bench.parse_args([]).only == set(bench.PARTS)
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--only", "snapshots"])
+
+
 def test_secrets_layout():
     secrets = methods.make_secrets(25, seed=1)
     assert len(secrets) == 25 and sorted(secrets)[0] == "apps/app-0000/s00" and "apps/app-0002/s04" in secrets
