@@ -166,6 +166,8 @@ sanity: dev $(GETPIP_CACHE)/get_pip_24_2.py
 # --- benchmarks ----------------------------------------------------------------------------
 # .venv-bench holds the competitor (the `ansible` package with community.hashi_vault) and matplotlib: never a
 # runtime dependency. Our side runs from .venv. QUICK=1: N=50, one make up, a few minutes.
+# jq, the audit report's baseline, is Debian's: bench.py (audit_bench.ensure_jq) runs apt-get install -y jq when it is
+# missing and measures the module alone when that fails.
 .PHONY: bench
 BENCH_VENV := .venv-bench
 QUICK      ?=

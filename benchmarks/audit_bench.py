@@ -11,7 +11,8 @@ into the table and the targets.
 
     .venv/bin/python benchmarks/audit_bench.py [--sizes 25,50] [--sample benchmarks/data/audit-sample.jsonl]
 
-runs the measurement alone, on the committed sample, and prints the Markdown.
+runs the measurement alone, on the committed sample, and prints the Markdown (``--out DIR``: also audit.json,
+audit.md and the chart there).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -243,21 +244,55 @@ def _jq_version(jq):
     return subprocess.run([jq, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout.strip()
 
 
+def draw_chart(json_path, out_dir, bench_bin, log, name="audit_report.png"):
+    """chart_audit.py with the benchmark venv's python (matplotlib); the PNG's name, or None."""
+    python = os.path.join(bench_bin, "python")
+    if not os.path.exists(python):
+        return None
+    proc = subprocess.run([python, os.path.join(HERE, "chart_audit.py"), json_path, os.path.join(out_dir, name)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    if proc.returncode != 0:
+        log("audit chart not drawn: %s" % proc.stderr[-2000:])
+        return None
+    return name
+
+
+def write_results(audit, out_dir, bench_bin, log):
+    """audit.json, the chart and audit.md in ``out_dir`` (a run of this file alone)."""
+    os.makedirs(out_dir, exist_ok=True)
+    meta = dict(started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), cpus=os.cpu_count(), quick=False)
+    json_path = os.path.join(out_dir, "audit.json")
+    with open(json_path, "w") as handle:
+        json.dump(dict(meta=meta, audit=audit, summary=audit_summary.summarize(audit)), handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    chart = draw_chart(json_path, out_dir, bench_bin, log)
+    text = audit_summary.markdown(audit, chart=chart)
+    with open(os.path.join(out_dir, "audit.md"), "w") as handle:
+        handle.write(text.lstrip("\n").replace("## ", "# ", 1))
+    return text
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="25,50", help="comma-separated sizes in MB")
     parser.add_argument("--sample", default=audit_record.SAMPLE)
     parser.add_argument("--ours-bin", default=os.path.join(ROOT, ".venv", "bin"))
+    parser.add_argument("--bench-bin", default=os.path.join(ROOT, ".venv-bench", "bin"))
+    parser.add_argument("--out", help="also write audit.json, audit.md and audit_report.png here")
     args = parser.parse_args(argv)
     sizes = [float(s) for s in args.sizes.split(",") if s.strip()]
     jq = find_jq()
     workdir = tempfile.mkdtemp(prefix="heracles-audit-bench-")
+
+    def log(message):
+        sys.stderr.write(message + "\n")
+
     try:
-        samples = measure_audit(workdir, args.ours_bin, sizes, audit_record.load_sample(args.sample),
-                                lambda m: sys.stderr.write(m + "\n"), jq=jq)
+        samples = measure_audit(workdir, args.ours_bin, sizes, audit_record.load_sample(args.sample), log, jq=jq)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(audit_summary.markdown(dict(samples=samples, notes=[args.sample], jq=_jq_version(jq))))
+    audit = dict(samples=samples, notes=["audit lines: %s" % os.path.relpath(args.sample, ROOT)], jq=_jq_version(jq))
+    print(write_results(audit, args.out, args.bench_bin, log) if args.out else audit_summary.markdown(audit))
     return 0
 
 

@@ -4,6 +4,7 @@ No timing is asserted here: machines are noisy. The 545 MB benchmark venv (commu
 is not needed: the smoke run covers ours (seed.yml) and raw hvac only.
 """
 
+import argparse
 import json
 import os
 import sys
@@ -241,3 +242,14 @@ def test_jq_and_the_module_count_the_same(tmp_path):
     jq = audit_bench.jq_counts(audit_bench.run_jq(audit_bench.find_jq(), path)["counts"])
     assert module["denied"] > 0 and module["forwarded"] > 0 and len(module["identities"]) > 50
     assert module == jq
+
+
+def test_jq_that_cannot_be_installed_is_reported_and_the_module_measured_alone(monkeypatch, tmp_path):
+    monkeypatch.setattr(audit_bench, "find_jq", lambda: None)
+    calls, messages = [], []
+    monkeypatch.setattr(audit_bench.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or argparse.Namespace(
+        returncode=100, stderr="E: Unable to locate package jq"))
+    audit = audit_bench.run_audit(None, str(tmp_path), os.path.join(ROOT, ".venv", "bin"), [0.2], messages.append)
+    assert calls[0][-4:] == ["install", "-y", "-q", "jq"] and any("jq not installed" in m for m in messages)
+    assert [s["tool"] for s in audit["samples"]] == ["module"] and audit["jq"] is None
+    assert any("jq is missing" in note for note in audit["notes"]) and os.listdir(str(tmp_path)) == ["audit-args.json"]
