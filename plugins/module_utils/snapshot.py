@@ -405,6 +405,8 @@ def _transfer(response, handle, checker):
     flusher.start()
     try:
         for block in read_blocks(response):
+            if checker.error is not None:
+                raise checker.error  # not a good snapshot: reading the rest would only waste the transfer
             handle.write(block)
             checker.blocks.put(block)
             size += len(block)

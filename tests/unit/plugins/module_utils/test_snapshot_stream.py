@@ -163,6 +163,15 @@ def test_a_stream_cut_mid_body_is_a_requests_error_and_leaves_nothing(tmp_path):
     assert os.listdir(str(tmp_path)) == []
 
 
+def test_a_stream_that_is_no_snapshot_stops_early(tmp_path):
+    body = b"<html>not a snapshot</html>" + os.urandom(12 * snap.BLOCK)
+    response = FakeResponse(body)
+    with pytest.raises(snap.SnapshotError) as info:
+        snap.save_stream(response, str(tmp_path / "raft.snap"))
+    assert "truncated or corrupt" in str(info.value) and "ended early" not in str(info.value)
+    assert response.raw.stream.tell() < len(body) // 2 and os.listdir(str(tmp_path)) == []
+
+
 def tar_of(members, fmt):
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=fmt) as archive:
