@@ -221,6 +221,12 @@ def store_findings(store):
     provider = vault_provider(store)
     if provider is None:
         return out
+    return out + _server_findings(store, provider) + _kv_findings(store, provider) + _auth_findings(store, provider)
+
+
+def _server_findings(store, provider):
+    """The Vault address and its CA."""
+    out, kind = [], store.get("kind")
     server = provider["server"]
     if not server:
         out.append(finding(ERROR, "vault_server_missing", "%s %s has no provider.vault.server" % (kind, ref_of(store)),
@@ -232,6 +238,12 @@ def store_findings(store):
         out.append(finding(INFO, "vault_ca_not_set",
                            "%s %s sets no caBundle/caProvider: ESO trusts only its image's system CAs" % (kind, ref_of(store)),
                            "If sync errors mention x509, set caBundle (base64 PEM) or caProvider to Vault's CA"))
+    return out
+
+
+def _kv_findings(store, provider):
+    """The KV path and version."""
+    out, kind = [], store.get("kind")
     path = (provider["path"] or "").strip("/")
     if provider["version"] == "v2" and path and (path.endswith("/data") or path == "data"):
         out.append(finding(ERROR, "kv_path_has_data",
@@ -241,6 +253,12 @@ def store_findings(store):
     if provider["version"] not in ("v1", "v2"):
         out.append(finding(ERROR, "kv_version_invalid", "%s %s: version %r is neither v1 nor v2" % (kind, ref_of(store), provider["version"]),
                            "Set version: v2 for a KV v2 mount (the default)"))
+    return out
+
+
+def _auth_findings(store, provider):
+    """The auth method: Kubernetes auth's mount path, role and service account."""
+    out, kind = [], store.get("kind")
     if provider["auth_method"] is None:
         out.append(finding(ERROR, "vault_auth_missing", "%s %s has no provider.vault.auth" % (kind, ref_of(store)),
                            "Configure auth.kubernetes (mountPath, role, serviceAccountRef)"))

@@ -194,17 +194,21 @@ class LeaderFollowingAdapter(JSONAdapter):
         if advertised:
             # The leader exists but is not reachable from here: standbys forward.
             return reachable[0] if self.configured_url not in reachable else self.configured_url
+        raise self._no_leader_error(reachable, sealed, silent, last_exc)
+
+    def _no_leader_error(self, reachable, sealed, silent, last_exc):
+        """The typed error that says why no node is the active one: unreachable, silent, sealed or no quorum."""
         if not reachable and silent:
             # Connected but no answer: a node that has just lost quorum blocks while it steps down.
-            raise QuorumLostError("No active node: %s accepted connections but did not answer sys/leader in time "
-                                  "(a node that has lost quorum blocks while it steps down)" % ", ".join(silent),
-                                  QUORUM_HINT)
+            return QuorumLostError("No active node: %s accepted connections but did not answer sys/leader in time "
+                                   "(a node that has lost quorum blocks while it steps down)" % ", ".join(silent),
+                                   QUORUM_HINT)
         if not reachable:
-            raise UnreachableError("No Vault node is reachable (tried %s): %s"
-                                   % (", ".join(self.candidates()), last_exc),
-                                   "Check that the servers run and that url/nodes are their API addresses")
+            return UnreachableError("No Vault node is reachable (tried %s): %s"
+                                    % (", ".join(self.candidates()), last_exc),
+                                    "Check that the servers run and that url/nodes are their API addresses")
         if len(sealed) == len(reachable):
-            raise SealedError("Every reachable node is sealed (%s)" % ", ".join(sealed), SEALED_HINT)
+            return SealedError("Every reachable node is sealed (%s)" % ", ".join(sealed), SEALED_HINT)
         unsealed = [u for u in reachable if u not in sealed]
         hint = QUORUM_HINT
         if len(unsealed) >= 2:
@@ -214,7 +218,7 @@ class LeaderFollowingAdapter(JSONAdapter):
             hint = ("%d nodes are unsealed but none becomes active: read their server logs for 'post-unseal setup "
                     "failed' (for example a declared audit device that differs from the stored one). %s"
                     % (len(unsealed), QUORUM_HINT))
-        raise QuorumLostError("No active node: %d node(s) answer (%d sealed) but none is or knows the leader (%s)"
+        return QuorumLostError("No active node: %d node(s) answer (%d sealed) but none is or knows the leader (%s)"
                               % (len(reachable), len(sealed), ", ".join(reachable)), hint)
 
     def move_to_leader(self, generation=None):

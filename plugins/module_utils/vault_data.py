@@ -447,43 +447,8 @@ def load_workloads(data_dir, env):
     env_check.name(defaults["store_name"], "workloads.store_name", _DNS_SUBDOMAIN)
     apps, namespaces, secret_names = [], {}, {}
     for app in data.get("apps") or []:
-        check = _AppChecker(where, app.get("name"))
-        name = check.name(app.get("name"), "name")
-        namespace = check.name(app.get("namespace", name), "namespace")
-        if namespace in namespaces:
-            check.fail("namespace %s is already app %s's: one namespace per app (its SecretStore logs in as one app)"
-                       % (namespace, namespaces[namespace]))
-        namespaces[namespace] = name
-        secrets = [_app_secret(check, name, spec, fields, defaults) for spec in app.get("secrets") or []]
-        for secret in secrets:
-            if secret["name"] in secret_names.get(namespace, ()):
-                check.fail("Secret %s is declared twice in namespace %s" % (secret["name"], namespace))
-            secret_names.setdefault(namespace, set()).add(secret["name"])
-        rotation = {}
-        for vault_secret, kind in sorted((app.get("rotation") or {}).items()):
-            remote = _own_path(check, name, vault_secret, "rotation")
-            if remote not in fields:
-                check.fail("rotation names %s, which seed declares no field of" % remote)
-            if kind not in cadence:
-                check.fail("rotation kind %r of %s is not in common.yml rotation_cadence (%s)"
-                           % (kind, remote, ", ".join(sorted(cadence))))
-            rotation[remote] = dict(kind=kind, window=str(cadence[kind]))
-        network = app.get("network") or {}
-        database = [dict(role) for role in (databases or {}).get("roles") or [] if role["app"] == name]
-        for role in database:
-            if role["secret"] in secret_names.get(namespace, ()):
-                check.fail("Secret %s is declared twice in namespace %s (database role %s)"
-                           % (role["secret"], namespace, role["name"]))
-            secret_names.setdefault(namespace, set()).add(role["secret"])
-        apps.append(dict(
-            name=name, namespace=namespace,
-            service_account=check.name(app.get("service_account", name), "service_account", _DNS_SUBDOMAIN),
-            role=name, policy="%s-app-%s" % (env, name),
-            operator_group=app.get("operator_group", defaults["operator_group"]) or "",
-            aws_secrets=bool(app.get("aws_secrets", False)),
-            egress=_network_rules(check, network.get("egress"), "egress"),
-            ingress=_network_rules(check, network.get("ingress"), "ingress"),
-            rotation=rotation, secrets=secrets, database=database))
+        apps.append(_workload_app(_AppChecker(where, app.get("name")), app, env, fields, defaults, cadence, databases,
+                                  namespaces, secret_names))
     eso = data.get("eso") or {}
     if eso and (eso.get("namespace") in namespaces):
         _AppChecker(where, namespaces[eso["namespace"]]).fail(
@@ -496,6 +461,48 @@ def load_workloads(data_dir, env):
                 backup=dict(data.get("backup") or {}), rotation_job=_rotation_job(where, data.get("rotation"), namespaces),
                 default_rotation=str(cadence.get("default", "")), apps=apps,
                 database_mount=(databases or {}).get("mount"))
+
+
+def _workload_app(check, app, env, fields, defaults, cadence, databases, namespaces, secret_names):
+    """One app of ``load_workloads``: its namespace (one per app), Secrets (unique per namespace), rotation, network."""
+    name = check.name(app.get("name"), "name")
+    namespace = check.name(app.get("namespace", name), "namespace")
+    if namespace in namespaces:
+        check.fail("namespace %s is already app %s's: one namespace per app (its SecretStore logs in as one app)"
+                   % (namespace, namespaces[namespace]))
+    namespaces[namespace] = name
+    taken = secret_names.setdefault(namespace, set())
+    secrets = [_app_secret(check, name, spec, fields, defaults) for spec in app.get("secrets") or []]
+    database = [dict(role) for role in (databases or {}).get("roles") or [] if role["app"] == name]
+    for secret_name, what in [(s["name"], "") for s in secrets] + [(r["secret"], " (database role %s)" % r["name"])
+                                                                   for r in database]:
+        if secret_name in taken:
+            check.fail("Secret %s is declared twice in namespace %s%s" % (secret_name, namespace, what))
+        taken.add(secret_name)
+    network = app.get("network") or {}
+    return dict(
+        name=name, namespace=namespace,
+        service_account=check.name(app.get("service_account", name), "service_account", _DNS_SUBDOMAIN),
+        role=name, policy="%s-app-%s" % (env, name),
+        operator_group=app.get("operator_group", defaults["operator_group"]) or "",
+        aws_secrets=bool(app.get("aws_secrets", False)),
+        egress=_network_rules(check, network.get("egress"), "egress"),
+        ingress=_network_rules(check, network.get("ingress"), "ingress"),
+        rotation=_app_rotation(check, name, app, fields, cadence), secrets=secrets, database=database)
+
+
+def _app_rotation(check, name, app, fields, cadence):
+    """``{remote path: {kind, window}}`` of the app's ``rotation:``, each kind one of common.yml's cadences."""
+    rotation = {}
+    for vault_secret, kind in sorted((app.get("rotation") or {}).items()):
+        remote = _own_path(check, name, vault_secret, "rotation")
+        if remote not in fields:
+            check.fail("rotation names %s, which seed declares no field of" % remote)
+        if kind not in cadence:
+            check.fail("rotation kind %r of %s is not in common.yml rotation_cadence (%s)"
+                       % (kind, remote, ", ".join(sorted(cadence))))
+        rotation[remote] = dict(kind=kind, window=str(cadence[kind]))
+    return rotation
 
 
 def _rotation_job(where, job, app_namespaces):

@@ -196,50 +196,20 @@ def run_module():
     )
     p = module.params
     mount = p["mount"].strip("/")
-    names = [spec["name"] for spec in p["roles"]]
-    if len(names) != len(set(names)):
-        module.fail_json(msg="a role is declared twice (%s); nothing was changed"
-                             % ", ".join(sorted(n for n in set(names) if names.count(n) > 1)))
-    if p["exclusive"] and not p["roles"]:
-        module.fail_json(msg="exclusive=true with no declared role would delete nothing it could scope; declare the "
-                             "roles; nothing was changed")
-    client = module.client
+    names = check_input(module)
+    max_lease_ttl = read_engine(module, mount, names)
     try:
-        mount_entry = db.read_mount(client, mount)
-    except Exception as exc:  # noqa: BLE001
-        module.fail_from(exc, "Reading secrets engine %s" % mount)
-    if mount_entry is None and module.check_mode:
-        # a run would enable it first (configure.yml's secrets engines task): every role would be created
-        module.exit_ok(changed=bool(p["roles"]), created=sorted(names), updated=[], unchanged=[], deleted=[],
-                       verified=[])
-    if mount_entry is None or mount_entry["type"] != "database":
-        module.fail_json(msg="%s is %s: enable the database secrets engine there first; nothing was changed"
-                             % (mount, "not enabled" if mount_entry is None else "a %s engine" % mount_entry["type"]))
-    try:
-        roles = dict((spec["name"], wanted_role(spec, mount_entry["max_lease_ttl"])) for spec in p["roles"])
+        roles = dict((spec["name"], wanted_role(spec, max_lease_ttl)) for spec in p["roles"])
     except InputError as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
-    try:
-        check_connections(client, mount, roles, module.check_mode)
-        existing = api.list_database_roles(client, mount)
-        current = dict((n, db.role_view(api.read_database_role(client, mount, n))) for n in roles if n in existing)
-        connections = set(r["db_name"] for r in roles.values())
-        stray = []
-        if p["exclusive"]:
-            for name in existing:
-                if name not in roles and db.role_view(api.read_database_role(client, mount, name))["db_name"] in connections:
-                    stray.append(name)
-    except InputError as exc:
-        module.fail_json(msg="%s; nothing was changed" % exc)
-    except Exception as exc:  # noqa: BLE001
-        module.fail_from(exc, "Reading the roles of %s" % mount)
+    current, stray = read_current(module, mount, roles)
     result = dict(created=sorted(n for n in roles if n not in current),
                   updated=sorted(n for n in current if current[n] != roles[n]),
                   unchanged=sorted(n for n in current if current[n] == roles[n]),
                   deleted=sorted(stray), verified=[])
     changed = bool(result["created"] or result["updated"] or result["deleted"])
     if changed and not module.check_mode:
-        apply(module, client, mount, roles, current, result)
+        apply(module, module.client, mount, roles, current, result)
     result["changed"] = changed
     if module._diff:
         touched = result["created"] + result["updated"] + result["deleted"]
@@ -247,6 +217,53 @@ def run_module():
                                           if n in current or n in stray),
                               after=dict((n, roles[n]) for n in touched if n in roles))
     module.exit_ok(**result)
+
+
+def check_input(module):
+    """The declared role names; fails (nothing changed) on a name declared twice or an empty exclusive set."""
+    p = module.params
+    names = [spec["name"] for spec in p["roles"]]
+    if len(names) != len(set(names)):
+        module.fail_json(msg="a role is declared twice (%s); nothing was changed"
+                             % ", ".join(sorted(n for n in set(names) if names.count(n) > 1)))
+    if p["exclusive"] and not p["roles"]:
+        module.fail_json(msg="exclusive=true with no declared role would delete nothing it could scope; declare the "
+                             "roles; nothing was changed")
+    return names
+
+
+def read_engine(module, mount, names):
+    """The engine's max_lease_ttl; fails unless ``mount`` is a database engine (check mode: would create all)."""
+    try:
+        mount_entry = db.read_mount(module.client, mount)
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Reading secrets engine %s" % mount)
+    if mount_entry is None and module.check_mode:
+        # a run would enable it first (configure.yml's secrets engines task): every role would be created
+        module.exit_ok(changed=bool(names), created=sorted(names), updated=[], unchanged=[], deleted=[], verified=[])
+    if mount_entry is None or mount_entry["type"] != "database":
+        module.fail_json(msg="%s is %s: enable the database secrets engine there first; nothing was changed"
+                             % (mount, "not enabled" if mount_entry is None else "a %s engine" % mount_entry["type"]))
+    return mount_entry["max_lease_ttl"]
+
+
+def read_current(module, mount, roles):
+    """``(current, stray)``: the declared roles as stored, and (exclusive) the undeclared ones on the same connections."""
+    client = module.client
+    try:
+        check_connections(client, mount, roles, module.check_mode)
+        existing = api.list_database_roles(client, mount)
+        current = dict((n, db.role_view(api.read_database_role(client, mount, n))) for n in roles if n in existing)
+        connections = set(r["db_name"] for r in roles.values())
+        stray = []
+        if module.params["exclusive"]:
+            stray = [name for name in existing if name not in roles
+                     and db.role_view(api.read_database_role(client, mount, name))["db_name"] in connections]
+    except InputError as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc)
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Reading the roles of %s" % mount)
+    return current, stray
 
 
 def check_connections(client, mount, roles, check_mode=False):
@@ -269,10 +286,13 @@ def check_connections(client, mount, roles, check_mode=False):
 
 
 def apply(module, client, mount, roles, current, result):
+    """Write the created/updated roles, issue and revoke a trial credential of each (verify), delete the stray ones.
+
+    A write or trial that fails puts back what this task wrote (new roles deleted, changed ones as they were).
+    """
     written = []
 
     def undo():
-        """Put back what this task wrote: new roles deleted, changed ones as they were."""
         failed = []
         for name in reversed(written):
             try:
@@ -293,37 +313,42 @@ def apply(module, client, mount, roles, current, result):
         written.append(name)
     if module.params["verify"]:
         for name in list(written):
-            try:
-                issued = api.generate_database_credentials(client, mount, name)
-            except Exception as exc:  # noqa: BLE001
-                left = undo()
-                text = db.server_text(exc)
-                if exc.__class__.__name__ in ("InternalServerError", "InvalidRequest") and "not an allowed role" not in text:
-                    module.fail_json(msg="Role %s on %s does not work: issuing a credential failed: %s. Fix its "
-                                         "statements (the database refused one) or the connection's grants%s"
-                                         % (name, mount, db.explain_statement_error(text), undo_note(left)),
-                                     changed=bool(left), **module.endpoint_info())
-                module.fail_from(exc, "Issuing a trial credential of role %s on %s%s" % (name, mount, undo_note(left)),
-                                 changed=bool(left))
-            try:
-                api.revoke_lease(client, issued["lease_id"])
-            except Exception as exc:  # noqa: BLE001
-                left = undo()
-                if exc.__class__.__name__ not in ("InternalServerError", "InvalidRequest"):
-                    module.fail_from(exc, "Revoking the trial credential of role %s (lease %s) on %s"
-                                     % (name, issued["lease_id"], mount), changed=True)
-                module.fail_json(msg="Role %s on %s does not work: revoking its trial credential failed: %s. Fix its "
-                                     "revocation_statements (revoke every grant before DROP ROLE), then revoke lease %s "
-                                     "(vault_revoke); until then its user %s stays, and its VALID UNTIL ends it%s"
-                                     % (name, mount, db.explain_statement_error(db.server_text(exc)), issued["lease_id"],
-                                        issued["username"], undo_note(left, done="put back as they were")),
-                                 changed=True, **module.endpoint_info())
+            verify_role(module, client, mount, name, undo)
             result["verified"].append(name)
     for name in result["deleted"]:
         try:
             api.delete_database_role(client, mount, name)
         except Exception as exc:  # noqa: BLE001
             module.fail_from(exc, "Deleting role %s on %s" % (name, mount), changed=True, **result)
+
+
+def verify_role(module, client, mount, name, undo):
+    """Issue a credential of role ``name`` and revoke it: its creation and revocation statements work."""
+    try:
+        issued = api.generate_database_credentials(client, mount, name)
+    except Exception as exc:  # noqa: BLE001
+        left = undo()
+        text = db.server_text(exc)
+        if exc.__class__.__name__ in ("InternalServerError", "InvalidRequest") and "not an allowed role" not in text:
+            module.fail_json(msg="Role %s on %s does not work: issuing a credential failed: %s. Fix its "
+                                 "statements (the database refused one) or the connection's grants%s"
+                                 % (name, mount, db.explain_statement_error(text), undo_note(left)),
+                             changed=bool(left), **module.endpoint_info())
+        module.fail_from(exc, "Issuing a trial credential of role %s on %s%s" % (name, mount, undo_note(left)),
+                         changed=bool(left))
+    try:
+        api.revoke_lease(client, issued["lease_id"])
+    except Exception as exc:  # noqa: BLE001
+        left = undo()
+        if exc.__class__.__name__ not in ("InternalServerError", "InvalidRequest"):
+            module.fail_from(exc, "Revoking the trial credential of role %s (lease %s) on %s"
+                             % (name, issued["lease_id"], mount), changed=True)
+        module.fail_json(msg="Role %s on %s does not work: revoking its trial credential failed: %s. Fix its "
+                             "revocation_statements (revoke every grant before DROP ROLE), then revoke lease %s "
+                             "(vault_revoke); until then its user %s stays, and its VALID UNTIL ends it%s"
+                             % (name, mount, db.explain_statement_error(db.server_text(exc)), issued["lease_id"],
+                                issued["username"], undo_note(left, done="put back as they were")),
+                         changed=True, **module.endpoint_info())
 
 
 def undo_note(left, done="put back as they were, nothing was changed"):
