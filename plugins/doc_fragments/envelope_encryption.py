@@ -79,16 +79,3 @@ options:
     description: Alternative endpoint for EKS and KMS (a VPC endpoint, or a test server).
     type: str
 """
-
-    # Matches KUBE_SPEC (module_utils/secrets_kube.py).
-    KUBE = r"""
-options:
-  kubeconfig:
-    description:
-      - Kubeconfig file. Without it and O(context), the in-cluster configuration is used when running in a pod, else
-        E(KUBECONFIG) or C(~/.kube/config).
-    type: path
-  context:
-    description: Kubeconfig context to use.
-    type: str
-"""

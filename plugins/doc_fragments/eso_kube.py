@@ -8,18 +8,11 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    """The Kubernetes API options of the ESO modules (plugins/module_utils/eso_kube.py KUBE_SPEC)."""
+    """The ESO API version option of the ESO modules (plugins/module_utils/eso_kube.py KUBE_SPEC; the kubeconfig and
+    context options are heracles.secrets.kubernetes's)."""
 
     DOCUMENTATION = r"""
 options:
-  kubeconfig:
-    description:
-      - Kubeconfig file for the Kubernetes API. Without it and O(context), the in-cluster configuration is used when
-        running in a pod, else E(KUBECONFIG) or C(~/.kube/config).
-    type: path
-  context:
-    description: Kubeconfig context to use.
-    type: str
   api_version:
     description: Version of C(external-secrets.io) to use; V(v1beta1) only for ESO older than 0.17.
     type: str

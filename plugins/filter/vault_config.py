@@ -17,15 +17,13 @@ description:
 author: heracles.secrets contributors (!UNKNOWN)
 positional: environments
 options:
-  _input:
-    description: The data directory, usually C(vault/) at the repository root.
-    type: path
-    required: true
   environments:
     description: Environments to load, for example C([dev, staging, prod]).
     type: list
     elements: str
     required: true
+extends_documentation_fragment:
+  - heracles.secrets.vault_data
 """
 
 EXAMPLES = r"""

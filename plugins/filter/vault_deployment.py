@@ -19,15 +19,9 @@ description:
     so the inventories cannot name another bucket or key than the stacks create.
 author: heracles.secrets contributors (!UNKNOWN)
 positional: environment
-options:
-  _input:
-    description: The data directory, usually C(vault/) at the repository root.
-    type: path
-    required: true
-  environment:
-    description: The environment, for example C(prod).
-    type: str
-    required: true
+extends_documentation_fragment:
+  - heracles.secrets.vault_data
+  - heracles.secrets.vault_data.environment
 """
 
 EXAMPLES = r"""

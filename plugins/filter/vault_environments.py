@@ -17,11 +17,8 @@ author: heracles.secrets contributors (!UNKNOWN)
 seealso:
   - plugin: heracles.secrets.vault_workloads
     plugin_type: filter
-options:
-  _input:
-    description: The data directory, usually C(vault/) at the repository root.
-    type: path
-    required: true
+extends_documentation_fragment:
+  - heracles.secrets.vault_data
 """
 
 EXAMPLES = r"""

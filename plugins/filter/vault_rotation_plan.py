@@ -21,18 +21,13 @@ positional: environment, generate
 seealso:
   - module: heracles.secrets.vault_kv_rotate
 options:
-  _input:
-    description: The data directory, usually C(vault/) at the repository root.
-    type: path
-    required: true
-  environment:
-    description: The environment, for example V(dev).
-    type: str
-    required: true
   generate:
     description: "The seed's generated fields, C({path: {field: password_policy}}) (C(seed/<env>.yml) C(generate))."
     type: dict
     required: true
+extends_documentation_fragment:
+  - heracles.secrets.vault_data
+  - heracles.secrets.vault_data.environment
 """
 
 EXAMPLES = r"""

@@ -24,15 +24,9 @@ seealso:
     plugin_type: filter
   - plugin: heracles.secrets.vault_environments
     plugin_type: filter
-options:
-  _input:
-    description: The data directory, usually C(vault/) at the repository root.
-    type: path
-    required: true
-  environment:
-    description: The environment, for example V(dev).
-    type: str
-    required: true
+extends_documentation_fragment:
+  - heracles.secrets.vault_data
+  - heracles.secrets.vault_data.environment
 """
 
 EXAMPLES = r"""

@@ -27,10 +27,8 @@ import time
 from ansible_collections.heracles.secrets.plugins.module_utils import eso_kube
 from ansible_collections.heracles.secrets.plugins.module_utils.errors import HeraclesError
 
-KUBE_SPEC = dict(
-    kubeconfig=dict(type="path"),
-    context=dict(type="str"),
-)
+# eso_kube's connection options without ESO's api_version
+KUBE_SPEC = dict((k, v) for k, v in eso_kube.KUBE_SPEC.items() if k != "api_version")
 
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_RETRIES = 5

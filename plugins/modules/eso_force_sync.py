@@ -34,6 +34,7 @@ attributes:
     support: full
     description: Shows the annotation value before and after for each ExternalSecret.
 extends_documentation_fragment:
+  - heracles.secrets.kubernetes
   - heracles.secrets.eso_kube
 options:
   external_secrets:

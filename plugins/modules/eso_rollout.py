@@ -41,6 +41,7 @@ attributes:
     description: The force-sync annotation of each ExternalSecret and the restartedAt annotation of each workload,
       before and after.
 extends_documentation_fragment:
+  - heracles.secrets.kubernetes
   - heracles.secrets.eso_kube
 options:
   external_secrets:

@@ -36,15 +36,10 @@ seealso:
     link: https://external-secrets.io/latest/api/spec/
 requirements:
   - kubernetes (Python client), only when reading from the Kubernetes API
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Read-only; returns no diff.
 extends_documentation_fragment:
+  - heracles.secrets.kubernetes
   - heracles.secrets.eso_kube
+  - heracles.secrets.attributes.info_module
 options:
   objects:
     description:

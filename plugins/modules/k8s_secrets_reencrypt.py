@@ -42,7 +42,7 @@ seealso:
 extends_documentation_fragment:
   - heracles.secrets.envelope_encryption
   - heracles.secrets.envelope_encryption.AWS
-  - heracles.secrets.envelope_encryption.KUBE
+  - heracles.secrets.kubernetes
 attributes:
   check_mode:
     support: full

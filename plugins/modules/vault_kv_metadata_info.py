@@ -27,13 +27,7 @@ seealso:
 extends_documentation_fragment:
   - heracles.secrets.connection
   - heracles.secrets.connection.KEYSTORE
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Read-only; returns no diff.
+  - heracles.secrets.attributes.info_module
 options:
   mount:
     description: The KV version 2 mount.

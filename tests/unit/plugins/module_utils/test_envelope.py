@@ -12,6 +12,7 @@ import os
 import pytest
 import yaml
 
+from ansible_collections.heracles.secrets.plugins.doc_fragments import kubernetes as kube_fragment
 from ansible_collections.heracles.secrets.plugins.doc_fragments.envelope_encryption import ModuleDocFragment
 from ansible_collections.heracles.secrets.plugins.module_utils import envelope, etcd_v3, secrets_kube
 from ansible_collections.heracles.secrets.plugins.module_utils.envelope_aws import AWS_SPEC, cluster_key_arn
@@ -210,7 +211,7 @@ def _options(fragment):
 @pytest.mark.parametrize("fragment,spec", [
     (ModuleDocFragment.DOCUMENTATION, dict(etcd_v3.ETCD_SPEC, **envelope.TARGET_SPEC)),
     (ModuleDocFragment.AWS, AWS_SPEC),
-    (ModuleDocFragment.KUBE, secrets_kube.KUBE_SPEC),
+    (kube_fragment.ModuleDocFragment.DOCUMENTATION, secrets_kube.KUBE_SPEC),
 ])
 def test_doc_fragment_documents_the_spec_exactly(fragment, spec):
     docs = _options(fragment)
