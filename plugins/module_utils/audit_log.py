@@ -15,6 +15,12 @@ token_policies / token_type / metadata / accessor`` and ``request.id / path / op
 remote_address``. Request and response bodies (``request.data``, ``response.data``) are never looked at,
 so a value -- HMAC'd or, on a ``log_raw`` device, in clear -- cannot reach the report.
 
+Speed and memory (``make bench`` measures both against jq up to 1 GB): ``json.loads`` of each line is the floor
+(the line is still checked to be JSON, bodies included, though a body is never read: cutting the response body off
+before decoding would save about 6% and that check); around it, the time OpenBao writes is sliced rather than
+parsed, a response line whose request line waits is read for its error only, redacted paths are remembered. Memory
+is bounded by ``TABLE_CAPACITY`` and ``MAX_PENDING`` (see ``AuditReport``), not by the size of the logs.
+
 Everything here is pure (no I/O): ``build_report`` takes ``(name, lines)`` pairs.
 """
 
@@ -272,8 +278,10 @@ class AuditReport:
     Memory does not grow with the log: every per-key table (identities, paths, identity/path pairs, root paths,
     credential holders) holds at most ``capacity`` rows -- when one is full, its busiest half is kept and the rest
     is dropped and counted in ``evicted`` (a key seen again starts from zero, so beyond the capacity the counts
-    of the tail are lower bounds and ``*_not_listed`` an estimate); request lines waiting for their response line
-    are at most ``MAX_PENDING`` (the oldest is then counted without its response)."""
+    of the tail are lower bounds and ``*_not_listed`` an upper bound); request lines waiting for their response
+    line are at most ``MAX_PENDING`` (the oldest is then counted without its response, whose id is remembered so
+    that it is not counted again). Every count is exact while no table is full and no request waits that long.
+    A table is a dict of rows whose heaviest half survives a prune: a heavy hitter stays listed."""
 
     def __init__(self, since=None, until=None, max_entries=DEFAULT_MAX_ENTRIES, capacity=TABLE_CAPACITY):
         if since is not None and until is not None and since > until:

@@ -186,9 +186,9 @@ report:
     bounds:
       description:
         - What bounds the memory. C(capacity) is the most rows a table keeps; C(evicted) counts, per table, the rows
-          dropped when it was full (their keys, seen again, start from zero, so the tail's counts and the
-          C(*_not_listed) fields are then estimates), and C(pending) the request lines counted without waiting for
-          their response line because more than C(max_pending) were waiting.
+          dropped when it was full (a dropped key seen again starts from zero, so the tail's counts are then lower
+          bounds and the C(*_not_listed) fields upper bounds), and C(pending) the request lines counted without
+          waiting for their response line because more than C(max_pending) were waiting.
         - All zero unless the logs hold more distinct keys than C(capacity).
       type: dict
       version_added: "0.2.0"
