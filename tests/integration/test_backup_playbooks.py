@@ -205,9 +205,9 @@ def test_restore_playbook_from_s3_into_a_new_cluster(world, tmp_path_factory):
 
 
 def readme_labels():
-    """The report labels README's "Backups and disaster recovery" section shows for restore.yml."""
-    text = open(os.path.join(ROOT, "README.md")).read()
-    section = text[text.index("## Backups and disaster recovery"):]
+    """The report labels docs/backups.md's "Disaster recovery, step by step" shows for restore.yml (README names them)."""
+    text = open(os.path.join(ROOT, "docs", "backups.md")).read()
+    section = text[text.index("## Disaster recovery, step by step"):]
     block = section[section.index("restore.yml prints"):]
     block = block[block.index("```"):]
     block = block[3:block.index("```", 3)]
