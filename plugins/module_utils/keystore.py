@@ -22,6 +22,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import stat
 import tempfile
 
@@ -88,6 +89,23 @@ class FileStore:
 
     def exists(self):
         return os.path.exists(self.path) and os.path.getsize(self.path) > 0
+
+    def copy_beside(self, when, suffix):
+        """A 0600, fsynced copy of the encrypted file at ``<path>.<UTC time><suffix>`` (``-N`` added when taken)."""
+        stamp = when.strftime("%Y%m%dT%H%M%SZ")
+        for attempt in range(100):
+            path = "%s.%s%s%s" % (self.path, stamp, "" if attempt == 0 else "-%d" % attempt, suffix)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            with os.fdopen(fd, "wb") as handle, open(self.path, "rb") as source:
+                shutil.copyfileobj(source, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(path, 0o600)  # O_CREAT's mode is filtered by the umask
+            return path
+        raise KeystoreError("Cannot find a free backup name beside %s" % self.path, "Move old %s files away" % suffix)
 
     def permission_warnings(self):
         try:

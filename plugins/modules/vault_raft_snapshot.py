@@ -215,7 +215,6 @@ msg:
 
 import datetime
 import os
-import shutil
 import time
 
 from ansible_collections.heracles.secrets.plugins.module_utils import api
@@ -543,19 +542,7 @@ def backup_replaced(store, when):
     """Keep the material a restore replaces: a 0600 copy of the file; Secrets Manager keeps AWSPREVIOUS itself."""
     if store.kind != "file":
         return "%s (previous version, AWSPREVIOUS)" % store.location
-    stamp = when.strftime("%Y%m%dT%H%M%SZ")
-    for attempt in range(100):
-        path = "%s.%s%s.replaced.bak" % (store.path, stamp, "" if attempt == 0 else "-%d" % attempt)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError:
-            continue
-        with os.fdopen(fd, "wb") as handle, open(store.path, "rb") as source:
-            shutil.copyfileobj(source, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return path
-    raise HeraclesError("cannot find a free backup name beside %s" % store.path, "Move old .replaced.bak files away")
+    return store.copy_beside(when, ".replaced.bak")
 
 
 def same_material(one, other):

@@ -192,7 +192,6 @@ init_store:
 import base64
 import datetime
 import os
-import shutil
 import time
 
 from ansible_collections.heracles.secrets.plugins.module_utils import api, keystore
@@ -361,20 +360,7 @@ def utc_now():
 def backup_material(store, payload, when):
     """Keep the old material: a 0600 copy of the encrypted file, or note the Secrets Manager version."""
     if store.kind == "file":
-        stamp = when.strftime("%Y%m%dT%H%M%SZ")
-        for attempt in range(100):
-            path = "%s.%s%s.bak" % (store.path, stamp, "" if attempt == 0 else "-%d" % attempt)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                continue
-            with os.fdopen(fd, "wb") as handle, open(store.path, "rb") as source:
-                shutil.copyfileobj(source, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(path, 0o600)
-            return path
-        raise RekeyError("Cannot find a free backup name beside %s" % store.path, "Move old .bak files away")
+        return store.copy_beside(when, ".bak")
     meta = store.client.describe_secret(SecretId=store.name)
     current = [v for v, stages in (meta.get("VersionIdsToStages") or {}).items() if "AWSCURRENT" in stages]
     return "%s version %s (AWSPREVIOUS after this rekey)" % (store.location, current[0] if current else "?")
