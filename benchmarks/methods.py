@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -278,6 +279,7 @@ def snapshot_get(target, path):
     url = target.leader() + "/v1/sys/storage/raft/snapshot"
     token = target.token
     size = 0
+    cpu = _cpu_seconds(resource.RUSAGE_SELF)
     started = time.time()
     with requests.get(url, headers={"X-Vault-Token": token}, verify=target.ca_cert, stream=True, timeout=300) as resp:
         resp.raise_for_status()
@@ -287,12 +289,20 @@ def snapshot_get(target, path):
                 handle.write(block)
                 size += len(block)
     done = time.time()
-    return dict(seconds=done - started, bytes=size, transfer_seconds=done - headers_at)
+    return dict(seconds=done - started, bytes=size, transfer_seconds=done - headers_at,
+                cpu_seconds=_cpu_seconds(resource.RUSAGE_SELF) - cpu)
+
+
+def _cpu_seconds(who):
+    """User + system CPU seconds of this process (RUSAGE_SELF) or of its finished children (RUSAGE_CHILDREN)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def snapshot_module(target, path, bin_dir, timeout=600):
     """``vault_raft_snapshot`` state=saved as Ansible runs it on a host: a python process with the module args."""
     args = dict(target.connection_vars(), path=path, overwrite=True, _ansible_check_mode=False, _ansible_diff=False)
+    cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
     started = time.time()
     proc = subprocess.run([os.path.join(bin_dir, "python"), "-m",
                            "ansible_collections.heracles.secrets.plugins.modules.vault_raft_snapshot"],
@@ -303,7 +313,8 @@ def snapshot_module(target, path, bin_dir, timeout=600):
     result = json.loads(lines[-1]) if lines else {}
     if proc.returncode != 0 or result.get("failed"):
         raise BenchError("vault_raft_snapshot failed: %s %s" % (result.get("msg"), proc.stderr[-2000:]))
-    return dict(seconds=seconds, bytes=int(result["size"]), module_seconds=result.get("seconds"))
+    return dict(seconds=seconds, bytes=int(result["size"]), module_seconds=result.get("seconds"),
+                cpu_seconds=_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu)
 
 
 def measure_snapshots(target, workdir, bin_dir, sizes_mb, repeats, log=None):
@@ -318,7 +329,7 @@ def measure_snapshots(target, workdir, bin_dir, sizes_mb, repeats, log=None):
             for method in (["get", "module"] if repeat % 2 == 0 else ["module", "get"]):
                 path = os.path.join(snap_dir, "%s-%d.snap" % (method, repeat))
                 out = snapshot_get(target, path) if method == "get" else snapshot_module(target, path, bin_dir)
-                out.update(method=method, repeat=repeat, padding_mb=megabytes)
+                out.update(method=method, repeat=repeat, padding_mb=megabytes, load1=os.getloadavg()[0])
                 samples.append(out)
                 for name in (path, path + ".sha256", path + ".sig"):
                     if os.path.exists(name):

@@ -95,6 +95,8 @@ def summarize_snapshot(snapshots):
         rows.append(dict(method=method, padding_mb=padding, runs=len(group), seconds=seconds, bytes=size,
                          mb_per_s=ratio(size / 1e6 if size else None, seconds), streamed_seconds=streamed,
                          streamed_mb_per_s=ratio(size / 1e6 if size else None, streamed),
+                         cpu_seconds=median([s.get("cpu_seconds") for s in group]),
+                         load1=median([s.get("load1") for s in group]),
                          module_seconds=median([s.get("module_seconds") for s in group]),
                          transfer_seconds=median([s.get("transfer_seconds") for s in group])))
     return rows
@@ -262,13 +264,16 @@ def snapshot_section(snapshot_rows, chart=None):
         lines.append([_num(row["padding_mb"]), SNAPSHOT_LABELS.get(row["method"], row["method"]), row["runs"],
                       _num(row["bytes"] / 1e6 if row["bytes"] else None, 1), _secs(row["seconds"]),
                       _num(row["mb_per_s"], 1), _secs(row["streamed_seconds"]), _num(row["streamed_mb_per_s"], 1),
-                      _x(pair["end_to_end"]) if pair else "-", _x(pair["streamed"]) if pair else "-"])
+                      _secs(row["cpu_seconds"]), _x(pair["end_to_end"]) if pair else "-",
+                      _x(pair["streamed"]) if pair else "-"])
     out = ["## Raft snapshot save", "",
            "Seconds are medians; \"streamed\" counts from the response headers (the server has the snapshot ready) to "
            "the body written (GET) or the file checked, fsynced and renamed into place (module). The target uses the "
-           "end-to-end ratio at the largest size.", ""]
+           "end-to-end ratio at the largest size. \"CPU s\" is the client's user + system time (the GET's process, the "
+           "module's whole process); the load average during the runs was %s." % _num(median(
+               [r["load1"] for r in snapshot_rows]), 1), ""]
     out += _table(["padding MB", "method", "runs", "snapshot MB", "seconds", "MB/s", "streamed s", "streamed MB/s",
-                   "vs GET end to end", "vs GET streamed"], lines)
+                   "CPU s", "vs GET end to end", "vs GET streamed"], lines)
     if chart:
         out += ["", "![snapshot throughput by size](%s)" % chart]
     return out + [""]

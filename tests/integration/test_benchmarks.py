@@ -89,9 +89,9 @@ def snapshot_samples(figures):
     for padding, (get, get_streamed, module, module_streamed, mb) in figures.items():
         for repeat in range(2):
             out.append(dict(method="get", repeat=repeat, padding_mb=padding, seconds=get, transfer_seconds=get_streamed,
-                            bytes=mb * 1e6))
+                            bytes=mb * 1e6, cpu_seconds=0.3, load1=1.0 + repeat))
             out.append(dict(method="module", repeat=repeat, padding_mb=padding, seconds=module,
-                            module_seconds=module_streamed, bytes=mb * 1e6))
+                            module_seconds=module_streamed, bytes=mb * 1e6, cpu_seconds=0.9, load1=2.0))
     return out
 
 
@@ -119,7 +119,8 @@ def test_snapshot_table_has_every_size_both_ratios_and_the_chart():
     results = fake_results()
     results["snapshot"] = snapshot_samples({32: (0.5, 0.3, 1.0, 0.4, 34), 220: (1.0, 0.8, 1.25, 1.0, 231)})
     text = report.render_markdown(results, snapshot_chart="snapshot_throughput.png")
-    assert "| 220 | `vault_raft_snapshot` state=saved" in text and "| 0.80x | 0.80x |" in text
+    assert "| 220 | `vault_raft_snapshot` state=saved" in text and "| 0.90 | 0.80x | 0.80x |" in text
+    assert "load average during the runs was 1.8" in text  # median of the rows: 1.5 (GET), 2.0 (module)
     assert "| 32 | plain `GET" in text and "| 0.50x | 0.75x |" in text
     assert "![snapshot throughput by size](snapshot_throughput.png)" in text
     assert "0.80x end to end" in text and "| met |" in text
