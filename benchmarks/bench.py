@@ -183,7 +183,7 @@ def parse_args(argv=None):
     parser.add_argument("--community-repeats", type=int, default=1, help="runs per figure for the community loop")
     parser.add_argument("--up-repeats", type=int, help="make up measurements (3; 1 with --quick)")
     parser.add_argument("--snapshot-mb", help="padding sizes in MB for the snapshot curve, grown in steps on one cluster "
-                        "(32,100,220; 4,8,16 with --quick)")
+                        "(32,100,220,500; 4,8,16 with --quick)")
     parser.add_argument("--only", help="comma-separated parts to run: %s (default: all; make up always runs once for "
                         "the cluster)" % ",".join(PARTS))
     parser.add_argument("--ours-bin", default=os.path.join(ROOT, ".venv", "bin"))
@@ -206,7 +206,7 @@ def parse_args(argv=None):
     if args.skip_community:
         args.community_sizes = []
     args.up_repeats = args.up_repeats if args.up_repeats is not None else (1 if args.quick else 3)
-    snapshot_mb = args.snapshot_mb or ("4,8,16" if args.quick else "32,100,220")
+    snapshot_mb = args.snapshot_mb or ("4,8,16" if args.quick else "32,100,220,500")
     args.snapshot_mb = sorted(set(float(s) for s in snapshot_mb.split(",") if float(s) > 0))
     args.only = set(p.strip() for p in (args.only or ",".join(PARTS)).split(",") if p.strip())
     if args.only - set(PARTS):
