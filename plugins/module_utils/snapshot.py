@@ -47,7 +47,6 @@ else:
                         (urllib3_exc.DecodeError, requests_exc.ContentDecodingError),
                         (urllib3_exc.ReadTimeoutError, requests_exc.ConnectionError),
                         (urllib3_exc.SSLError, requests_exc.SSLError))
-STREAM_ERRORS = tuple(theirs for theirs, dummy in STREAM_ERROR_MAP)
 
 CHUNK = 1024 * 1024
 # The transfer reads 4 MB at a time: http.client decodes the server's ~32 KB HTTP chunks into one buffer per call,
@@ -391,11 +390,18 @@ def read_blocks(response, size=BLOCK):
     while True:
         try:
             block = response.raw.read(size, decode_content=True)
-        except STREAM_ERRORS as exc:
-            raise [ours for theirs, ours in STREAM_ERROR_MAP if isinstance(exc, theirs)][0](exc)
+        except Exception as exc:  # noqa: BLE001 - raised again, as requests would name it
+            raise _requests_error(exc)
         if not block:
             return
         yield block
+
+
+def _requests_error(exc):
+    for theirs, ours in STREAM_ERROR_MAP:
+        if isinstance(exc, theirs):
+            return ours(exc)
+    return exc
 
 
 def _transfer(response, handle, checker):
