@@ -219,7 +219,7 @@ class LeaderFollowingAdapter(JSONAdapter):
                     "failed' (for example a declared audit device that differs from the stored one). %s"
                     % (len(unsealed), QUORUM_HINT))
         return QuorumLostError("No active node: %d node(s) answer (%d sealed) but none is or knows the leader (%s)"
-                              % (len(reachable), len(sealed), ", ".join(reachable)), hint)
+                               % (len(reachable), len(sealed), ", ".join(reachable)), hint)
 
     def move_to_leader(self, generation=None):
         """Point this adapter at the active node; thread-safe, one discovery per failure wave."""

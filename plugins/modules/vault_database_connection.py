@@ -340,7 +340,7 @@ def apply(module, client, mount, name, plan, wanted, password, source, result):
             result["root_rotated"] = True
             try:
                 api.configure_database_connection(client, mount, name, {db.FINGERPRINT_KEY: fingerprint,
-                                                          db.ROTATED_AT_KEY: str(int(time.time()))})
+                                                                        db.ROTATED_AT_KEY: str(int(time.time()))})
             except Exception as exc:  # noqa: BLE001
                 module.fail_from(exc, "Recording the admin fingerprint on %s/config/%s after the rotation (the next "
                                       "run would hand the rotated-away password over again and fail)" % (mount, name),

@@ -191,7 +191,6 @@ init_store:
 
 import base64
 import datetime
-import os
 import time
 
 from ansible_collections.heracles.secrets.plugins.module_utils import api, keystore
