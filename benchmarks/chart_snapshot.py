@@ -56,23 +56,18 @@ def draw(results, path):
     axis.set_xlabel("snapshot size (MB)")
     axis.set_ylabel("MB/s (median)")
     axis.set_ylim(bottom=0)
+    load = report.median([r.get("load1") for r in rows])
     axis.set_title("Raft snapshot save: throughput by size, plain GET vs vault_raft_snapshot\n"
-                   "(%s, %s cores, OpenBao %s 3-node TLS Raft on loopback)"
-                   % ("quick run" if meta.get("quick") else "full run", meta.get("cpus", "?"), meta.get("openbao", "?")),
-                   fontsize=9)
+                   "(%s, %s cores, OpenBao %s 3-node TLS Raft on loopback; load average %s)"
+                   % ("quick run" if meta.get("quick") else "full run", meta.get("cpus", "?"), meta.get("openbao", "?"),
+                      "%.1f" % load if load is not None else "?"), fontsize=9)
     axis.grid(True, alpha=0.3)
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
-def main(argv):
-    with open(argv[1]) as handle:
-        results = json.load(handle)
-    draw(results, argv[2])
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    with open(sys.argv[1]) as source:
+        draw(json.load(source), sys.argv[2])
