@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -235,7 +236,16 @@ def run_audit(cluster, workdir, ours_bin, sizes_mb, log):
     if not jq:
         notes.append("jq is missing and could not be installed (apt-get install -y jq): only the module was measured")
     return dict(samples=measure_audit(workdir, ours_bin, sizes_mb, lines, log, jq=jq), notes=notes,
-                jq=_jq_version(jq))
+                jq=_jq_version(jq), openbao=recorded_version(lines))
+
+
+def recorded_version(lines):
+    """The OpenBao version that wrote the recorded lines (``mount_running_version``), or None."""
+    for line in lines:
+        match = re.search(r'"mount_running(?:_plugin)?_version":"v(\d+\.\d+\.\d+)', line)
+        if match:
+            return match.group(1)
+    return None
 
 
 def _jq_version(jq):
@@ -287,11 +297,13 @@ def main(argv=None):
     def log(message):
         sys.stderr.write(message + "\n")
 
+    lines = audit_record.load_sample(args.sample)
     try:
-        samples = measure_audit(workdir, args.ours_bin, sizes, audit_record.load_sample(args.sample), log, jq=jq)
+        samples = measure_audit(workdir, args.ours_bin, sizes, lines, log, jq=jq)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    audit = dict(samples=samples, notes=["audit lines: %s" % os.path.relpath(args.sample, ROOT)], jq=_jq_version(jq))
+    audit = dict(samples=samples, notes=["audit lines: %s" % os.path.relpath(args.sample, ROOT)], jq=_jq_version(jq),
+                 openbao=recorded_version(lines))
     print(write_results(audit, args.out, args.bench_bin, log) if args.out else audit_summary.markdown(audit))
     return 0
 

@@ -77,9 +77,10 @@ def markdown(audit, chart=None):
     if not summary["rows"]:
         return ""
     out = ["", "## Audit report by the gigabyte (`vault_audit_report` vs jq)", "",
-           "Generated OpenBao audit logs (%s; jq: %s). MB/s over wall time (CPU time in brackets); peak RSS of the "
+           "Generated audit logs from lines OpenBao %s wrote (%s; jq: %s). MB/s over wall time (CPU time in brackets); peak RSS of the "
            "process. jq runs `benchmarks/audit_bench.py` JQ_PROGRAM, the same counts as the module (requests, "
-           "forwarded, denied, per operation, identity and path)." % ("; ".join(audit.get("notes") or []) or "-",
+           "forwarded, denied, per operation, identity and path)." % (audit.get("openbao") or "?",
+                                                                      "; ".join(audit.get("notes") or []) or "-",
                                                                       audit.get("jq") or "missing"), "",
            "| size MB | module MB/s | jq MB/s | ratio | module RSS MB | jq RSS MB | rows evicted | same totals |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
