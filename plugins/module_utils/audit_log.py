@@ -125,11 +125,11 @@ def identity_of(display_name, entity_id):
 
 
 def _text(value):
-    return value if type(value) is str else None
+    return value if isinstance(value, str) else None
 
 
 def _strings(value):
-    return [v for v in value if type(v) is str] if type(value) is list else []
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _valid_minute(prefix):
@@ -192,21 +192,21 @@ def _head(data):
     if not when:
         raise ValueError("no time")
     request = data.get("request")
-    rid = request.get("id") if type(request) is dict else None
-    return kind, time_key(when if type(when) is str else str(when)), rid if type(rid) is str else None
+    rid = request.get("id") if isinstance(request, dict) else None
+    return kind, time_key(when if isinstance(when, str) else str(when)), rid if isinstance(rid, str) else None
 
 
 def _error(data):
     error = data.get("error")
-    return error.lower() if type(error) is str else ""
+    return error.lower() if isinstance(error, str) else ""
 
 
 def _entry(data, kind, when, rid):
     """The allowlisted fields of a decoded line whose ``_head`` is (kind, when, rid)."""
     auth = data.get("auth")
-    auth = auth if type(auth) is dict else {}
+    auth = auth if isinstance(auth, dict) else {}
     request = data.get("request")
-    request = request if type(request) is dict else {}
+    request = request if isinstance(request, dict) else {}
     error = _error(data)
     policies = sorted(set(_strings(auth.get("policies")) + _strings(auth.get("token_policies"))))
     metadata = auth.get("metadata")
@@ -223,7 +223,7 @@ def _entry(data, kind, when, rid):
         policies=policies,
         token_type=_text(auth.get("token_type")),
         metadata=dict((str(k), v) for k, v in metadata.items() if isinstance(v, (str, int, float, bool)))
-        if type(metadata) is dict and metadata else {},
+        if isinstance(metadata, dict) and metadata else {},
         # Only an HMAC'd accessor is kept: a log_raw device would hand over the real one.
         accessor=accessor if accessor and accessor.startswith(HMAC_PREFIX) else None,
         path=_redacted(_text(request.get("path")) or ""),
