@@ -115,6 +115,24 @@ def snapshot_ratios(snapshot_rows):
     return out
 
 
+def snapshot_costs(snapshot_rows):
+    """What bounds the ratios: client CPU per MB of each method (slope from the smallest to the largest size) and
+    the module's fixed cost (its seconds outside the streamed part, less the GET's: process start, imports, login)."""
+    out = {}
+    for method in ("get", "module"):
+        rows = sorted((r for r in snapshot_rows if r["method"] == method and r["bytes"] and r["cpu_seconds"] is not None),
+                      key=lambda r: r["bytes"])
+        if len(rows) >= 2 and rows[-1]["bytes"] > rows[0]["bytes"]:
+            out["%s_cpu_ms_per_mb" % method] = 1e9 * (rows[-1]["cpu_seconds"] - rows[0]["cpu_seconds"]) / (
+                rows[-1]["bytes"] - rows[0]["bytes"])
+    ratios = snapshot_ratios(snapshot_rows)
+    if ratios:
+        pair = dict((r["method"], r) for r in snapshot_rows if r["padding_mb"] == ratios[-1]["padding_mb"])
+        outside = [(r["seconds"] or 0) - (r["streamed_seconds"] or 0) for r in (pair["module"], pair["get"])]
+        out["module_fixed_seconds"] = outside[0] - outside[1]
+    return out
+
+
 def snapshot_target(snapshot_rows):
     """The snapshot target: end to end at the smallest size of at least TARGET_SNAPSHOT_MB (larger sizes only draw
     the curve); not measured when every size is smaller."""
@@ -275,6 +293,12 @@ def snapshot_section(snapshot_rows, chart=None):
            % (TARGET_SNAPSHOT_MB, _num(median([r["load1"] for r in snapshot_rows]), 1)), ""]
     out += _table(["padding MB", "method", "runs", "snapshot MB", "seconds", "MB/s", "streamed s", "streamed MB/s",
                    "CPU s", "vs GET end to end", "vs GET streamed"], lines)
+    costs = snapshot_costs(snapshot_rows)
+    if "module_cpu_ms_per_mb" in costs and "get_cpu_ms_per_mb" in costs:
+        out += ["", "Client CPU per MB of snapshot: GET %.2f ms, module %.2f ms (the module also inflates the archive, "
+                "hashes the file and state.bin and fsyncs); the module's fixed cost outside the transfer (process "
+                "start, imports, login, signing) is %.2f s." % (costs["get_cpu_ms_per_mb"], costs["module_cpu_ms_per_mb"],
+                                                                costs.get("module_fixed_seconds") or 0)]
     if chart:
         out += ["", "![snapshot throughput by size](%s)" % chart]
     return out + [""]

@@ -109,6 +109,17 @@ def test_snapshot_ratios_per_size_and_the_target_at_the_largest():
     assert missed["met"] is False and "1.00x for the streamed part" in missed["text"]  # at 231 MB, not at 520 MB
 
 
+def test_snapshot_costs_name_the_bottleneck():
+    samples = snapshot_samples({32: (0.5, 0.3, 1.0, 0.4, 34), 220: (1.0, 0.8, 1.5, 0.9, 234)})
+    for sample in samples:
+        big = sample["padding_mb"] == 220
+        sample["cpu_seconds"] = (0.25 if big else 0.05) if sample["method"] == "get" else (1.2 if big else 0.4)
+    costs = report.snapshot_costs(report.summarize_snapshot(samples))
+    assert costs["get_cpu_ms_per_mb"] == pytest.approx(1.0) and costs["module_cpu_ms_per_mb"] == pytest.approx(4.0)
+    assert costs["module_fixed_seconds"] == pytest.approx((1.5 - 0.9) - (1.0 - 0.8))
+    assert "GET 1.00 ms, module 4.00 ms" in "\n".join(report.snapshot_section(report.summarize_snapshot(samples)))
+
+
 def test_snapshot_target_needs_the_target_size():
     rows = report.summarize_snapshot(snapshot_samples({8: (0.2, 0.1, 0.2, 0.1, 9)}))
     target = report.snapshot_target(rows)
