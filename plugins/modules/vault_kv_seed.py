@@ -152,6 +152,7 @@ seconds:
   type: float
 """
 
+import collections
 import posixpath
 import re
 import threading
@@ -200,6 +201,11 @@ def validate(module):
     return secrets, generate
 
 
+# Secrets in flight per worker: enough to keep every worker busy, and a bound that does not grow with N (one future
+# per declared secret cost about 1 KB each, 100 MB at 100,000 secrets).
+WINDOW_PER_WORKER = 4
+
+
 class Seeder:
     def __init__(self, module, client, secrets, generate):
         self.module = module
@@ -208,8 +214,9 @@ class Seeder:
         self.mode = module.params["mode"]
         self.secrets = secrets
         self.generate = generate
-        self.results = {}
-        self.diffs = {}
+        self.by = dict(create=[], update=[], unchanged=[], conflict=[])  # paths per outcome, in the order seeded
+        self.failures = 0
+        self.diffs = {}  # only with --diff: a masked diff per secret is ~0.5 KB, 50 MB at 100,000 secrets
         self.versions = {}
         self.absent = set()
         self.errors = []  # (path, exception) in the order they happened
@@ -300,15 +307,34 @@ class Seeder:
                 absent.update(p for p in folders[folder] if posixpath.basename(p) not in keys)
         return absent
 
+    def record(self, path, action, diff, version):
+        """Keep one secret's outcome: its path in ``by``, its new version, its diff when one is shown."""
+        if action in self.by:
+            self.by[action].append(path)
+        elif action == "failed":
+            self.failures += 1
+        if diff is not None and action != "unchanged" and self.module._diff:
+            self.diffs[path] = diff
+        if version:
+            self.versions[path] = version
+
+    def not_attempted(self, total):
+        """Secrets never started (skipped after the first error, or never submitted)."""
+        return total - sum(len(done) for done in self.by.values()) - self.failures
+
     def run(self, paths, workers):
+        """Seed ``paths`` in order with at most ``workers * WINDOW_PER_WORKER`` in flight; none started after an error."""
+        window = collections.deque()
         with ThreadPoolExecutor(max_workers=workers) as pool:
             self.absent = self.find_absent(paths, pool)
-            for path, action, diff, version in pool.map(self.seed_one, paths):
-                self.results[path] = action
-                if diff is not None and action != "unchanged":
-                    self.diffs[path] = diff
-                if version:
-                    self.versions[path] = version
+            for path in paths:
+                if self.stop.is_set():
+                    break
+                window.append(pool.submit(self.seed_one, path))
+                if len(window) >= workers * WINDOW_PER_WORKER:
+                    self.record(*window.popleft().result())
+            while window:
+                self.record(*window.popleft().result())
 
 
 def connect(module):
@@ -332,16 +358,15 @@ def prune(module, client, seeder, secrets):
                 kv.delete_secret(client, seeder.mount, path)
     except Exception as exc:  # noqa: BLE001
         module.fail_from(exc, "Pruning %s/%s" % (p["mount"], p["prefix"]), changed=True)
-    for path in deleted:
-        seeder.diffs[path] = dict(before=MASKED_DELETED, after=None)
+    if module._diff:
+        for path in deleted:
+            seeder.diffs[path] = dict(before=MASKED_DELETED, after=None)
     return deleted
 
 
-def summary(module, seeder, paths, deleted, started):
+def summary(module, seeder, deleted, started):
     """The module's result: counts and paths by action, versions written, and the diff when asked."""
-    by = dict(create=[], update=[], unchanged=[], conflict=[])
-    for path in paths:
-        by[seeder.results[path]].append(path)
+    by = seeder.by
     result = dict(
         changed=bool(by["create"] or by["update"] or deleted),
         created=len(by["create"]), updated=len(by["update"]), unchanged=len(by["unchanged"]), deleted=len(deleted),
@@ -387,7 +412,7 @@ def run_module():
         fail_partial(module, seeder, paths)
     deleted = prune(module, client, seeder, secrets) if p["prune"] else []
 
-    result = summary(module, seeder, paths, deleted, started)
+    result = summary(module, seeder, deleted, started)
     msg = None
     if result["conflicts"]:
         msg = ("%d secret(s) kept changing under another writer and were not written: %s. "
@@ -409,15 +434,12 @@ def fail_partial(module, seeder, paths):
     that nothing changed. A rerun is safe either way: it writes only what still differs.
     """
     path, exc = seeder.errors[0]
-    by = dict(create=[], update=[])
-    for name in paths:
-        if seeder.results.get(name) in by:
-            by[seeder.results[name]].append(name)
+    by = seeder.by
     unanswered = sorted(seeder.unanswered)
     message, hint = errors.describe(exc, url=client_mod.current_address(seeder.client),
                                     what="Seeding %s%s" % (seeder.mount, " (at %s)" % path if path else ""))
     facts = ["%d secret(s) created and %d updated before the failure, %d not attempted"
-             % (len(by["create"]), len(by["update"]), sum(1 for n in paths if seeder.results.get(n) == "skipped"))]
+             % (len(by["create"]), len(by["update"]), seeder.not_attempted(len(paths)))]
     if unanswered:
         facts.append("%d write(s) got no answer and may still be applied when the cluster has a leader again: %s"
                      % (len(unanswered), ", ".join(unanswered[:10]) + (", ..." if len(unanswered) > 10 else "")))
@@ -426,7 +448,7 @@ def fail_partial(module, seeder, paths):
     facts.append("rerun this task when the cause is fixed: it writes only what still differs")
     msg = ". ".join(x.strip().rstrip(".") for x in (message, hint, "; ".join(facts)) if x and x.strip())
     result = dict(changed=bool(by["create"] or by["update"]), created=len(by["create"]), updated=len(by["update"]),
-                  unchanged=sum(1 for n in paths if seeder.results.get(n) == "unchanged"), deleted=0,
+                  unchanged=len(by["unchanged"]), deleted=0,
                   paths=dict(created=by["create"], updated=by["update"], unanswered=unanswered),
                   unanswered=unanswered, versions=seeder.versions)
     result.update(module.endpoint_info())
