@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """``make bench``: a fresh local cluster, every method measured in the same run, one report.
 
-    .venv/bin/python benchmarks/bench.py [--quick] [--n 1000] [--sizes 100,1000,5000] [--repeats 3]
+    .venv/bin/python benchmarks/bench.py [--quick] [--n 1000] [--sizes 100,1000,10000,50000,100000] [--repeats 3]
 
 1. ``make up`` (``playbooks/site.yml`` with the local inventory, on free ports in a temporary directory), timed to
    three unsealed voters and to the end, then again (the rerun); the last cluster stays up for the rest;
@@ -175,11 +175,15 @@ def versions_meta(ours_bin, bench_bin):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
-    parser.add_argument("--quick", action="store_true", help="small run: N=50, sizes 20,50,200, one make up")
+    parser.add_argument("--quick", action="store_true", help="small run: N=50, sizes 20,50,200,2000, one make up")
     parser.add_argument("--n", type=int, help="secrets for the side-by-side table (1000; 50 with --quick)")
     parser.add_argument("--sizes", help="comma-separated N for the chart (ours and raw hvac)")
     parser.add_argument("--community-sizes", help="N at which the community loop runs (default: N only)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure for the fast methods")
+    parser.add_argument("--large-n", type=int, default=50000, help="from this N on, seeding runs --large-repeats times")
+    parser.add_argument("--large-repeats", type=int, default=1, help="runs per seeding figure at N >= --large-n")
+    parser.add_argument("--hvac-seq-max", type=int, default=10000,
+                        help="largest N for raw sequential hvac (about 7 ms a secret: 12 minutes a run at 100,000)")
     parser.add_argument("--community-repeats", type=int, default=1, help="runs per figure for the community loop")
     parser.add_argument("--up-repeats", type=int, help="make up measurements (3; 1 with --quick)")
     parser.add_argument("--snapshot-mb", help="padding sizes in MB for the snapshot curve, grown in steps on one cluster "
@@ -197,7 +201,7 @@ def parse_args(argv=None):
     parser.add_argument("--render", metavar="JSON", help="only rebuild the report and chart from a results JSON")
     args = parser.parse_args(argv)
     args.n = args.n or (50 if args.quick else 1000)
-    sizes = args.sizes or ("20,50,200" if args.quick else "100,1000,5000")
+    sizes = args.sizes or ("20,50,200,2000" if args.quick else "100,1000,10000,50000,100000")
     args.sizes = sorted(set([int(s) for s in sizes.split(",") if s.strip()] + [args.n]))
     if args.community_sizes:
         args.community_sizes = sorted(set(int(s) for s in args.community_sizes.split(",") if s.strip()))
@@ -320,6 +324,34 @@ def database_markdown(samples):
             + "\n".join(rows) + "\n")
 
 
+def seed_size(recorder, args, n):
+    """Every seeding method at ``n``, repeated (fewer times from --large-n on), the order rotated per repeat."""
+    for repeat in range(args.large_repeats if n >= args.large_n else args.repeats):
+        secrets = methods.make_secrets(n, seed=n * 100 + repeat)
+        order = ["ours", "hvac-threads"] + (["hvac-seq"] if n <= args.hvac_seq_max else [])
+        if n in args.community_sizes and repeat < args.community_repeats:
+            order.insert(1, "community")
+        # rotate the order per repeat so no method always runs first (caches, raft log compaction)
+        order = order[repeat % len(order):] + order[:repeat % len(order)]
+        for method in order:
+            recorder.seed(method, n, repeat, secrets)
+        del secrets
+
+
+def seed_notes(args):
+    """What the seeding part left out at large N, for the report's notes."""
+    notes = []
+    large = [n for n in args.sizes if n >= args.large_n]
+    if large and args.large_repeats < args.repeats:
+        notes.append("Seeding at N >= %d ran %d time(s) per figure (the others %d): one run of ours and of threaded "
+                     "hvac at 100,000 secrets takes minutes." % (args.large_n, args.large_repeats, args.repeats))
+    if any(n > args.hvac_seq_max for n in args.sizes):
+        notes.append("Raw sequential hvac ran up to N=%d only (about 7 ms a secret: 12 minutes a run at 100,000); "
+                     "the community loop only at N=%s (about 0.3-0.9 s a secret)."
+                     % (args.hvac_seq_max, ",".join(str(n) for n in args.community_sizes) or "-"))
+    return notes
+
+
 def run(args):
     workdir = tempfile.mkdtemp(prefix="heracles-bench-")
     os.chmod(workdir, 0o700)
@@ -339,15 +371,7 @@ def run(args):
                 results["up"].append(sample)
         recorder = Recorder(cluster.target, workdir, args.ours_bin, args.bench_bin, log=log)
         for n in (args.sizes if "seed" in args.only else []):
-            for repeat in range(args.repeats):
-                secrets = methods.make_secrets(n, seed=n * 100 + repeat)
-                order = ["ours", "hvac-threads", "hvac-seq"]
-                if n in args.community_sizes and repeat < args.community_repeats:
-                    order.insert(1, "community")
-                # rotate the order per repeat so no method always runs first (caches, raft log compaction)
-                order = order[repeat % len(order):] + order[:repeat % len(order)]
-                for method in order:
-                    recorder.seed(method, n, repeat, secrets)
+            seed_size(recorder, args, n)
         results["samples"] = recorder.samples
         if "snapshot" in args.only:
             results["snapshot"] = methods.measure_snapshots(cluster.target, workdir, args.ours_bin, args.snapshot_mb,
@@ -360,6 +384,8 @@ def run(args):
         if cluster is not None:
             cluster.destroy()
         shutil.rmtree(workdir, ignore_errors=True)
+    if "seed" in args.only:
+        results["meta"]["notes"] += seed_notes(args)
     if args.community_repeats < args.repeats and args.community_sizes:
         results["meta"]["notes"].append(
             "The community loop ran %d time(s) per figure, the other methods %d times: at about 0.27 s a secret one "
@@ -369,19 +395,21 @@ def run(args):
 
 def write_outputs(results, out_dir, bench_bin):
     os.makedirs(out_dir, exist_ok=True)
-    chart_name = "seed_per_secret.png"
+    chart_name, rss_chart_name = "seed_per_secret.png", "seed_rss.png"
     results["summary"] = report.summarize(results)
     results["summary"]["targets"] += audit_summary.summarize(results.get("audit") or {})["targets"]
     with open(os.path.join(out_dir, "latest.json"), "w") as handle:
         json.dump(results, handle, indent=1, sort_keys=True)
         handle.write("\n")
-    chart = None
+    chart = rss_chart = None
     python = os.path.join(bench_bin, "python")
-    if os.path.exists(python):
+    if os.path.exists(python) and results.get("samples"):
         proc = subprocess.run([python, os.path.join(HERE, "chart.py"), os.path.join(out_dir, "latest.json"),
-                               os.path.join(out_dir, chart_name)], capture_output=True, text=True, timeout=300, check=False)
+                               os.path.join(out_dir, chart_name), os.path.join(out_dir, rss_chart_name)],
+                              capture_output=True, text=True, timeout=300, check=False)
         if proc.returncode == 0:
             chart = chart_name
+            rss_chart = rss_chart_name if any(s.get("rss_mb") for s in results["samples"]) else None
         else:
             log("chart not drawn: %s" % proc.stderr[-2000:])
     audit_chart = None
@@ -389,7 +417,7 @@ def write_outputs(results, out_dir, bench_bin):
         audit_chart = audit_bench.draw_chart(os.path.join(out_dir, "latest.json"), out_dir, bench_bin, log)
     snapshot_chart = draw_snapshot_chart(out_dir, bench_bin) if results.get("snapshot") else None
     with open(os.path.join(out_dir, "latest.md"), "w") as handle:
-        handle.write(report.render_markdown(results, chart=chart, snapshot_chart=snapshot_chart)
+        handle.write(report.render_markdown(results, chart=chart, snapshot_chart=snapshot_chart, rss_chart=rss_chart)
                      + database_markdown(results.get("database") or [])
                      + audit_summary.markdown(results.get("audit") or {}, chart=audit_chart))
     log("wrote %s/latest.md, latest.json%s" % (out_dir, ", " + chart_name if chart else ""))

@@ -20,6 +20,7 @@ import re
 import resource
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,6 +40,9 @@ SECRETS_PER_FOLDER = 10
 CONCURRENCY = 16
 SEED_RESULT = re.compile(r"bench: created (\d+), updated (\d+), unchanged (\d+), deleted (\d+) in ([0-9.]+) s")
 COMMUNITY_RESULT = re.compile(r"community: changed (\d+) of (\d+)")
+# seed.yml's processes by role: the module (the AnsiballZ process Ansible starts for vault_kv_seed) and the
+# controller (ansible-playbook and the worker it forks for the task)
+OURS_ROLES = dict(module="AnsiballZ_vault_kv_seed", controller="ansible-playbook")
 RECAP = re.compile(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 COMMUNITY_PLAYBOOK = """---
@@ -204,6 +208,93 @@ def _run(cmd, env, timeout, what):
     return proc, seconds
 
 
+def _children(pid):
+    """Direct children of ``pid`` (every thread's, from /proc); [] when it is gone."""
+    out = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as handle:
+                out += [int(child) for child in handle.read().split()]
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def _peak_kb(pid):
+    """(VmHWM in KB: the peak resident set so far, command line) of ``pid``; (None, None) when it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as handle:
+            peak = [int(line.split()[1]) for line in handle if line.startswith("VmHWM:")]
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None, None
+    return (peak[0] if peak else None), cmdline
+
+
+class TreePeak(threading.Thread):
+    """Peak RSS (VmHWM, MB) of a process and its descendants by role, polled every ``interval`` s until ``stop()``.
+
+    ``roles`` maps a role to a word of the command line ("AnsiballZ_vault_kv_seed", "ansible-playbook"); a
+    process's VmHWM only grows, so polling misses only what it allocates in its last ``interval``.
+    """
+
+    def __init__(self, pid, roles, interval=0.02):
+        super(TreePeak, self).__init__(daemon=True)
+        self.pid, self.roles, self.interval = pid, roles, interval
+        self.peaks = {}
+        self.done = threading.Event()
+
+    def poll(self):
+        todo = [self.pid]
+        while todo:
+            pid = todo.pop()
+            peak, cmdline = _peak_kb(pid)
+            for role, word in self.roles.items():
+                if peak and word in cmdline:
+                    self.peaks[role] = max(self.peaks.get(role, 0.0), round(peak / 1024.0, 1))
+            todo += _children(pid)
+
+    def run(self):
+        while not self.done.wait(self.interval):
+            self.poll()
+
+    def stop(self):
+        self.done.set()
+        self.join()
+        return self.peaks
+
+
+def run_measured(cmd, env, timeout, what, roles):
+    """``_run`` plus memory: polled peak RSS per role (``TreePeak``) and, exact, the largest process of the tree.
+
+    The tree figure is ``wait4``'s ru_maxrss: the maximum over the process and every descendant reaped below it.
+    """
+    started = time.time()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    poller = TreePeak(proc.pid, roles)
+    poller.start()
+    out = {}
+    readers = [threading.Thread(target=lambda name=name, pipe=pipe: out.__setitem__(name, pipe.read()))
+               for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr))]
+    for reader in readers:
+        reader.start()
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
+    dummy, status, usage = os.wait4(proc.pid, 0)
+    killer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join()
+    seconds = time.time() - started
+    peaks = poller.stop()
+    peaks["tree"] = round(usage.ru_maxrss / 1024.0, 1)
+    result = subprocess.CompletedProcess(cmd, proc.returncode, out.get("stdout", ""), out.get("stderr", ""))
+    if proc.returncode != 0:
+        raise BenchError("%s failed (rc=%s):\n%s\n%s" % (what, proc.returncode, result.stdout[-3000:], result.stderr[-3000:]))
+    return result, seconds, peaks
+
+
 def recap(stdout):
     match = RECAP.search(stdout)
     return None if not match else dict(ok=int(match.group(1)), changed=int(match.group(2)), failed=int(match.group(4)))
@@ -225,14 +316,15 @@ def run_ours(target, mount, secrets, workdir, bin_dir, tag, timeout=3600):
         heracles_vault_connection=target.connection_vars(), seed_environments=["bench"], seed_data_dir=data_dir,
         seed_extra=dict(bench=secrets), seed_concurrency=CONCURRENCY)))
     cmd = [os.path.join(bin_dir, "ansible-playbook"), "-i", "inventories/local", "playbooks/seed.yml", "-e", "@" + vars_file]
-    proc, seconds = _run(cmd, subprocess_env(dict(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS)),
-                         timeout, "seed.yml")
+    proc, seconds, rss = run_measured(cmd, subprocess_env(dict(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+                                                               ANSIBLE_COLLECTIONS_PATH=COLLECTIONS)),
+                                      timeout, "seed.yml", OURS_ROLES)
     match = SEED_RESULT.search(proc.stdout)
     if not match:
         raise BenchError("seed.yml printed no result line:\n%s" % proc.stdout[-3000:])
     created, updated, unchanged = int(match.group(1)), int(match.group(2)), int(match.group(3))
     return dict(seconds=seconds, module_seconds=float(match.group(5)), changed=created + updated, created=created,
-                updated=updated, unchanged=unchanged, recap=recap(proc.stdout))
+                updated=updated, unchanged=unchanged, recap=recap(proc.stdout), rss=rss)
 
 
 def run_community(target, mount, secrets, workdir, bench_bin, read_before_write, tag, timeout=7200):
@@ -377,10 +469,15 @@ class Recorder:
             now = count_versions(self.target, mount, secrets)
             created, versions = now - versions, now
             if method == "ours":
-                self._record("ours-playbook", n, phase, repeat, out["seconds"], out["changed"], created)
-                self._record("ours-module", n, phase, repeat, out["module_seconds"], out["changed"], created)
-                self.log("ours         n=%-5d r%d %-9s %7.2f s (module %.2f s)  changed %-5d new versions %d"
-                         % (n, repeat, phase, out["seconds"], out["module_seconds"], out["changed"], created))
+                rss = out["rss"]
+                self._record("ours-playbook", n, phase, repeat, out["seconds"], out["changed"], created,
+                             rss_mb=rss.get("controller"), tree_rss_mb=rss.get("tree"))
+                self._record("ours-module", n, phase, repeat, out["module_seconds"], out["changed"], created,
+                             rss_mb=rss.get("module"))
+                self.log("ours         n=%-5d r%d %-9s %7.2f s (module %.2f s)  changed %-5d new versions %d  peak RSS "
+                         "module %s MB, ansible-playbook %s MB" % (n, repeat, phase, out["seconds"], out["module_seconds"],
+                                                                   out["changed"], created, rss.get("module"),
+                                                                   rss.get("controller")))
             else:
                 self._record(method, n, phase, repeat, out["seconds"], out["changed"], created)
                 self.log("%-12s n=%-5d r%d %-9s %7.2f s  changed %-5d new versions %d"

@@ -34,11 +34,20 @@ TARGET_MODULE_VS_HVAC = 1.5
 TARGET_RERUN_VS_FIRST = 1.2
 TARGET_SNAPSHOT_THROUGHPUT = 0.8
 TARGET_SNAPSHOT_MB = 200
+TARGET_FLAT_PER_SECRET = 1.2  # time per secret at a large N vs the reference N (1000; 50 with --quick)
+TARGET_RERUN_NOT_SLOWER = 1.0  # a rerun that changes nothing vs the first run, at each large N
+TARGET_MODULE_RSS_MB = 500  # peak RSS of the vault_kv_seed process at the largest N
 
 
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
+
+
+def _peak(values):
+    """The largest of the runs' peak RSS figures (None when not measured)."""
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
 
 
 def ratio(numerator, denominator):
@@ -66,7 +75,8 @@ def summarize_samples(samples):
                          per_secret_ms=None if seconds is None else 1000.0 * seconds / n,
                          changed=median([s.get("changed") for s in group]),
                          versions_created=median([s.get("versions_created") for s in group]),
-                         min=min(s["seconds"] for s in group), max=max(s["seconds"] for s in group)))
+                         min=min(s["seconds"] for s in group), max=max(s["seconds"] for s in group),
+                         rss_mb=_peak([s.get("rss_mb") for s in group])))
     return rows
 
 
@@ -192,12 +202,78 @@ def targets(rows, snapshot_rows, n):
     return out
 
 
+def _per_secret(rows, method, n, phase="first"):
+    row = find(rows, method, n, phase)
+    return None if row is None else row["per_secret_ms"]
+
+
+def _rss(rows, method, n):
+    """Peak RSS of ``method`` at ``n`` over both phases."""
+    return _peak([(find(rows, method, n, phase) or {}).get("rss_mb") for phase in ("first", "rerun")])
+
+
+def scale_rows(rows, n_ref):
+    """Per N seeded by ours: time per secret against N=``n_ref`` (ours and raw threaded hvac), ours against hvac,
+    rerun against first run, and peak RSS of the module and of ansible-playbook."""
+    out = []
+    for n in sorted(set(r["n"] for r in rows if r["method"] == "ours-module")):
+        module, hvac = _per_secret(rows, "ours-module", n), _per_secret(rows, "hvac-threads", n)
+        first, rerun = find(rows, "ours-playbook", n, "first"), find(rows, "ours-playbook", n, "rerun")
+        out.append(dict(
+            n=n, runs=(find(rows, "ours-module", n) or {}).get("runs"), module_ms=module, hvac_ms=hvac,
+            flat=ratio(module, _per_secret(rows, "ours-module", n_ref)),
+            hvac_flat=ratio(hvac, _per_secret(rows, "hvac-threads", n_ref)),
+            vs_hvac_first=ratio(module, hvac),
+            vs_hvac_rerun=ratio(seconds_of(rows, "ours-module", n, "rerun"), seconds_of(rows, "hvac-threads", n, "rerun")),
+            rerun_vs_first=ratio((rerun or {}).get("seconds"), (first or {}).get("seconds")),
+            module_rerun_vs_first=ratio(seconds_of(rows, "ours-module", n, "rerun"), seconds_of(rows, "ours-module", n)),
+            rerun_clean=bool(rerun) and rerun["changed"] == 0 and rerun["versions_created"] == 0,
+            module_rss_mb=_rss(rows, "ours-module", n), controller_rss_mb=_rss(rows, "ours-playbook", n)))
+    return out
+
+
+def _target(ident, target, value, text, met):
+    return dict(id=ident, target=target, value=value, text=text, met=met)
+
+
+def scale_targets(scale, n_ref):
+    """The scale issue's targets at every N above ``n_ref``: flat time per secret, a rerun no slower than the first
+    run, ours within TARGET_MODULE_VS_HVAC of raw threaded hvac; and the module's peak RSS at the largest N."""
+    out = []
+    for row in [r for r in scale if n_ref and r["n"] > n_ref]:
+        n = row["n"]
+        out.append(_target("flat-%d" % n, "`vault_kv_seed` time per secret at N=%d within %gx of N=%d (first run)"
+                           % (n, TARGET_FLAT_PER_SECRET, n_ref), row["flat"],
+                           "%s (raw threaded hvac: %s)" % (_x(row["flat"]), _x(row["hvac_flat"])),
+                           None if row["flat"] is None else row["flat"] <= TARGET_FLAT_PER_SECRET))
+        out.append(_target("rerun-%d" % n, "rerun of `seed.yml` at N=%d changes nothing and is no slower than the "
+                           "first run" % n, row["rerun_vs_first"],
+                           "%s, %s (module time: %s)" % ("nothing changed" if row["rerun_clean"] else "**changed**",
+                                                         _x(row["rerun_vs_first"]), _x(row["module_rerun_vs_first"])),
+                           None if row["rerun_vs_first"] is None
+                           else row["rerun_clean"] and row["rerun_vs_first"] <= TARGET_RERUN_NOT_SLOWER))
+        for phase in ("first", "rerun"):
+            value = row["vs_hvac_%s" % phase]
+            out.append(_target("module-%s-%d" % (phase, n), "`vault_kv_seed` module time within %gx of raw threaded "
+                               "hvac (N=%d, %s)" % (TARGET_MODULE_VS_HVAC, n, PHASE_LABELS[phase]), value, _x(value),
+                               None if value is None else value <= TARGET_MODULE_VS_HVAC))
+    measured = [r for r in scale if r["module_rss_mb"] is not None]
+    if measured:
+        top = measured[-1]
+        out.append(_target("rss", "peak RSS of the `vault_kv_seed` process under %d MB at the largest N (%d)"
+                           % (TARGET_MODULE_RSS_MB, top["n"]), top["module_rss_mb"],
+                           "%s MB (ansible-playbook: %s MB)" % (_num(top["module_rss_mb"]), _num(top["controller_rss_mb"])),
+                           top["module_rss_mb"] < TARGET_MODULE_RSS_MB))
+    return out
+
+
 def summarize(results):
     rows = summarize_samples(results.get("samples", []))
     snapshot_rows = summarize_snapshot(results.get("snapshot", []))
     n = results.get("meta", {}).get("n")
-    return dict(rows=rows, snapshot=snapshot_rows, up=summarize_up(results.get("up", [])),
-                targets=targets(rows, snapshot_rows, n))
+    scale = scale_rows(rows, n)
+    return dict(rows=rows, snapshot=snapshot_rows, up=summarize_up(results.get("up", [])), scale=scale,
+                targets=targets(rows, snapshot_rows, n) + scale_targets(scale, n))
 
 
 # ------------------------------------------------------------------ Markdown
@@ -270,6 +346,24 @@ def sweep_table(rows):
     return _table(["N"] + [LABELS[m] for m in methods], lines)
 
 
+def scale_section(scale, n_ref, chart=None):
+    """The curve as a table: per N, time per secret against N=n_ref, ratios to raw threaded hvac, reruns, memory."""
+    lines = [[r["n"], _num(r["runs"]), _ms(r["module_ms"]), _x(r["flat"]), _ms(r["hvac_ms"]), _x(r["hvac_flat"]),
+              _x(r["vs_hvac_first"]), _x(r["vs_hvac_rerun"]), _x(r["rerun_vs_first"]), _num(r["module_rss_mb"]),
+              _num(r["controller_rss_mb"])] for r in scale]
+    out = ["## Seeding at scale", "",
+           "Per N: the module's time per secret (first run) against N=%s, the same for raw threaded hvac (how much of "
+           "the growth is the server's), ours against hvac in the same run, the rerun (nothing to change) against the "
+           "first run (`seed.yml` wall), and the peak RSS (VmHWM, the larger of both runs) of the `vault_kv_seed` "
+           "process and of ansible-playbook (its largest process: main or task worker)." % n_ref, ""]
+    out += _table(["N", "runs", "module ms / secret", "vs N=%s" % n_ref, "hvac threads ms / secret", "hvac vs N=%s"
+                   % n_ref, "module vs hvac (first)", "module vs hvac (rerun)", "rerun vs first", "module peak RSS MB",
+                   "ansible-playbook peak RSS MB"], lines)
+    if chart:
+        out += ["", "![peak RSS by N](%s)" % chart]
+    return out + [""]
+
+
 SNAPSHOT_LABELS = dict(get="plain `GET /v1/sys/storage/raft/snapshot` (requests, streamed to a file)",
                        module="`vault_raft_snapshot` state=saved (module process: start, login, transfer, check, fsync)")
 
@@ -304,7 +398,7 @@ def snapshot_section(snapshot_rows, chart=None):
     return out + [""]
 
 
-def render_markdown(results, chart=None, snapshot_chart=None):
+def render_markdown(results, chart=None, snapshot_chart=None, rss_chart=None):
     summary = summarize(results)
     meta = results.get("meta", {})
     n = meta.get("n")
@@ -336,6 +430,8 @@ def render_markdown(results, chart=None, snapshot_chart=None):
     if chart:
         out += ["", "![time per secret by method and N](%s)" % chart]
     out.append("")
+    if any(r["n"] != n for r in summary["scale"]):
+        out += scale_section(summary["scale"], n, rss_chart)
     if summary["snapshot"]:
         out += snapshot_section(summary["snapshot"], snapshot_chart)
     if summary["up"]:

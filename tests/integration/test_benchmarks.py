@@ -140,10 +140,92 @@ def test_snapshot_table_has_every_size_both_ratios_and_the_chart():
 
 def test_arguments_quick_and_full():
     quick = bench.parse_args(["--quick"])
-    assert (quick.n, quick.sizes, quick.community_sizes, quick.up_repeats) == (50, [20, 50, 200], [50], 1)
+    assert (quick.n, quick.sizes, quick.community_sizes, quick.up_repeats) == (50, [20, 50, 200, 2000], [50], 1)
     full = bench.parse_args([])
-    assert (full.n, full.sizes, full.community_sizes, full.up_repeats) == (1000, [100, 1000, 5000], [1000], 3)
+    assert (full.n, full.sizes, full.community_sizes, full.up_repeats) == (1000, [100, 1000, 10000, 50000, 100000],
+                                                                            [1000], 3)
     assert bench.parse_args(["--skip-community"]).community_sizes == []
+
+
+class FakeRecorder:
+    def __init__(self):
+        self.runs = []
+
+    def seed(self, method, n, repeat, secrets):
+        self.runs.append((method, n, repeat, len(secrets)))
+
+
+def test_large_sizes_run_fewer_times_without_sequential_hvac():
+    args = bench.parse_args(["--sizes", "100,20000,60000", "--n", "100"])
+    recorder = FakeRecorder()
+    for n in (20000, 60000):
+        bench.seed_size(recorder, args, n)
+    assert sorted(set((m, n) for m, n, dummy, dummy in recorder.runs)) == [("hvac-threads", 20000), ("hvac-threads", 60000),
+                                                                         ("ours", 20000), ("ours", 60000)]
+    assert [r for m, n, r, dummy in recorder.runs if n == 60000] == [0, 0] and len(recorder.runs) == 2 * 3 + 2
+    notes = " ".join(bench.seed_notes(args))
+    assert "N >= 50000 ran 1 time(s)" in notes and "sequential hvac ran up to N=10000" in notes
+
+
+def scale_samples():
+    """ours and threaded hvac at N=1000, 10000 and 100000: per-secret ms and peak RSS chosen per test below."""
+    figures = {  # n -> (module first, module rerun, playbook first, playbook rerun, hvac first, hvac rerun) ms/secret
+        1000: (2.0, 1.0, 4.0, 3.0, 2.0, 2.0),
+        10000: (2.2, 1.1, 3.0, 2.0, 2.0, 2.0),
+        100000: (2.6, 2.9, 3.0, 3.5, 2.4, 2.0),
+    }
+    rss = {1000: (60, 70), 10000: (90, 150), 100000: (450, 900)}  # module, ansible-playbook
+    samples = []
+    for n, values in figures.items():
+        for index, (method, phase) in enumerate([("ours-module", "first"), ("ours-module", "rerun"),
+                                                 ("ours-playbook", "first"), ("ours-playbook", "rerun"),
+                                                 ("hvac-threads", "first"), ("hvac-threads", "rerun")]):
+            clean = phase == "rerun" and method.startswith("ours")
+            sample = dict(method=method, n=n, phase=phase, repeat=0, seconds=values[index] * n / 1000.0,
+                          changed=0 if clean else n, versions_created=0 if clean else n)
+            if method.startswith("ours"):
+                sample["rss_mb"] = rss[n][0 if method == "ours-module" else 1] - (5 if phase == "rerun" else 0)
+            samples.append(sample)
+    return dict(meta=dict(n=1000, quick=False), samples=samples)
+
+
+def test_scale_targets_flatness_rerun_hvac_and_rss_at_each_large_n():
+    summary = report.summarize(scale_samples())
+    targets = dict((t["id"], t) for t in summary["targets"])
+    assert targets["flat-10000"]["value"] == pytest.approx(1.1) and targets["flat-10000"]["met"] is True
+    assert targets["flat-100000"]["value"] == pytest.approx(1.3) and targets["flat-100000"]["met"] is False
+    assert "raw threaded hvac: 1.20x" in targets["flat-100000"]["text"]  # the server's share of the growth
+    assert targets["rerun-10000"]["met"] is True and targets["rerun-10000"]["value"] == pytest.approx(2.0 / 3.0)
+    assert targets["rerun-100000"]["met"] is False and "module time: 1.12x" in targets["rerun-100000"]["text"]
+    assert targets["module-first-100000"]["value"] == pytest.approx(2.6 / 2.4) and targets["module-first-100000"]["met"]
+    assert targets["module-rerun-100000"]["value"] == pytest.approx(1.45)
+    assert "flat-1000" not in targets and "module-first-1000" not in targets  # N=1000 is the reference
+    assert targets["rss"]["value"] == 450 and targets["rss"]["met"] is True and "(ansible-playbook: 900 MB)" in targets["rss"]["text"]
+    row = [r for r in summary["scale"] if r["n"] == 100000][0]
+    assert (row["module_rss_mb"], row["controller_rss_mb"], row["runs"]) == (450, 900, 1)
+
+
+def test_scale_rss_target_missed_and_the_markdown_section():
+    results = scale_samples()
+    for sample in results["samples"]:
+        if sample["n"] == 100000 and sample["method"] == "ours-module" and sample["phase"] == "rerun":
+            sample["rss_mb"] = 600
+    targets = dict((t["id"], t) for t in report.summarize(results)["targets"])
+    assert targets["rss"]["met"] is False and targets["rss"]["value"] == 600  # the larger of both runs
+    text = report.render_markdown(results, chart="seed_per_secret.png", rss_chart="seed_rss.png")
+    assert "## Seeding at scale" in text and "![peak RSS by N](seed_rss.png)" in text
+    assert "| 100000 | 1 | 2.60 | 1.30x | 2.40 | 1.20x | 1.08x | 1.45x | 1.17x | 600 | 900 |" in text
+
+
+def test_peak_rss_of_a_process_tree():
+    """run_measured finds a child's peak by role (polled) and the tree's (wait4), here a 64 MB allocation."""
+    code = "import time; block = bytearray(64 * 2 ** 20); time.sleep(0.5)"
+    proc, seconds, peaks = methods.run_measured([sys.executable, "-c", code], methods.subprocess_env(), 60, "allocate",
+                                                dict(child="bytearray"))
+    assert proc.returncode == 0 and seconds > 0
+    assert peaks["child"] >= 64 and peaks["tree"] >= 64
+    with pytest.raises(methods.BenchError):
+        methods.run_measured([sys.executable, "-c", "raise SystemExit(3)"], methods.subprocess_env(), 60, "exit 3", {})
 
 
 def test_snapshot_sizes_and_only():
@@ -175,6 +257,7 @@ def test_smoke_ours_and_raw_hvac_on_a_real_cluster(cluster, tmp_path):
     assert by[("ours-playbook", "first")]["changed"] == 5 and by[("ours-playbook", "first")]["versions_created"] == 5
     assert by[("ours-playbook", "rerun")]["changed"] == 0 and by[("ours-playbook", "rerun")]["versions_created"] == 0
     assert by[("ours-module", "rerun")]["seconds"] > 0
+    assert by[("ours-module", "first")]["rss_mb"] > 0 and by[("ours-playbook", "first")]["rss_mb"] > 0  # memory too
     assert by[("hvac-threads", "rerun")]["versions_created"] == 5  # blind writes: the floor, not idempotent
     snap = methods.snapshot_get(target, str(tmp_path / "get.snap"))
     assert snap["bytes"] > 0
