@@ -39,7 +39,7 @@ from methods import ROOT, BenchError  # noqa: E402
 
 MODULE = "ansible_collections.heracles.secrets.plugins.modules.vault_audit_report"
 FULL_SIZES_MB = [100, 250, 500, 1000]
-QUICK_SIZES_MB = [25, 50, 100]
+QUICK_SIZES_MB = [50, 75, 100]
 
 # What jq counts, as close to the module as jq reasonably gets without keeping every request id (which would not
 # keep its memory flat): every ``request`` line is one request (+1 to requests, its operation, its identity --

@@ -195,7 +195,7 @@ def parse_args(argv=None):
     parser.add_argument("--skip-community", action="store_true")
     parser.add_argument("--no-seed", action="store_true", help="only make up and snapshots (e.g. after a snapshot change)")
     parser.add_argument("--db-n", type=int, help="database credentials per method (200; 20 with --quick)")
-    parser.add_argument("--audit-mb", help="audit log sizes in MB, comma-separated (100,250,500,1000; 25,50,100 with "
+    parser.add_argument("--audit-mb", help="audit log sizes in MB, comma-separated (100,250,500,1000; 50,75,100 with "
                         "--quick; 0: skip)")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     parser.add_argument("--render", metavar="JSON", help="only rebuild the report and chart from a results JSON")

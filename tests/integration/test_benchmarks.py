@@ -304,6 +304,10 @@ def test_audit_summary_without_jq_or_samples():
     audit["samples"][1]["rss_mb"] = 60.0
     targets = dict((t["id"], t) for t in audit_summary.summarize(audit)["targets"])
     assert targets["audit-vs-jq"]["met"] is None and targets["audit-memory"]["met"] is False
+    assert "no table was full yet" not in targets["audit-memory"]["text"]  # rows were evicted at 100 MB already
+    audit["samples"][0]["bounds"] = None
+    targets = dict((t["id"], t) for t in audit_summary.summarize(audit)["targets"])
+    assert "at 100 MB no table was full yet" in targets["audit-memory"]["text"]
     assert audit_summary.markdown(dict(samples=[])) == ""
 
 
