@@ -27,14 +27,9 @@ import stat
 import tempfile
 
 from ansible_collections.heracles.secrets.plugins.module_utils import ansible_vault
+from ansible_collections.heracles.secrets.plugins.module_utils.aws_import import HAS_BOTO3, boto3, botocore_exceptions
 from ansible_collections.heracles.secrets.plugins.module_utils.errors import KeystoreError
 
-try:
-    import boto3
-    import botocore.exceptions
-    HAS_BOTO3 = True
-except ImportError:
-    HAS_BOTO3 = False
 
 PAYLOAD_VERSION = 1
 
@@ -183,12 +178,12 @@ class AwsSecretsManagerStore:
     def _describe(self):
         try:
             return self.client.describe_secret(SecretId=self.name)
-        except botocore.exceptions.ClientError as exc:
+        except botocore_exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return None
             raise KeystoreError("Cannot describe secret %s: %s" % (self.name, _aws_error(exc)),
                                 "Check AWS credentials, region and secretsmanager:DescribeSecret permission")
-        except botocore.exceptions.BotoCoreError as exc:
+        except botocore_exceptions.BotoCoreError as exc:
             raise KeystoreError("Cannot reach AWS Secrets Manager: %s" % exc,
                                 "Check region, endpoint and network; nothing was changed")
 
@@ -202,10 +197,10 @@ class AwsSecretsManagerStore:
     def read(self):
         try:
             resp = self.client.get_secret_value(SecretId=self.name)
-        except botocore.exceptions.ClientError as exc:
+        except botocore_exceptions.ClientError as exc:
             raise KeystoreError("Cannot read secret %s: %s" % (self.name, _aws_error(exc)),
                                 "Check the name, region, secretsmanager:GetSecretValue and kms:Decrypt on its key")
-        except botocore.exceptions.BotoCoreError as exc:
+        except botocore_exceptions.BotoCoreError as exc:
             raise KeystoreError("Cannot reach AWS Secrets Manager: %s" % exc,
                                 "Check region, endpoint and network; nothing was changed")
         return _load(resp["SecretString"], self.location)
@@ -224,7 +219,7 @@ class AwsSecretsManagerStore:
                 refuse_overwrite(self.location)
             else:
                 self.client.put_secret_value(SecretId=self.name, SecretString=text)
-        except botocore.exceptions.ClientError as exc:
+        except botocore_exceptions.ClientError as exc:
             raise KeystoreError("Cannot write secret %s: %s" % (self.name, _aws_error(exc)),
                                 "Check secretsmanager:CreateSecret/PutSecretValue and kms:GenerateDataKey on the key")
 

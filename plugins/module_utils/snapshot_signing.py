@@ -31,13 +31,7 @@ import os
 
 from ansible_collections.heracles.secrets.plugins.module_utils import keystore
 from ansible_collections.heracles.secrets.plugins.module_utils import snapshot as snap
-
-try:
-    import boto3
-    import botocore.exceptions
-    HAS_BOTO3 = True
-except ImportError:  # pragma: no cover
-    HAS_BOTO3 = False
+from ansible_collections.heracles.secrets.plugins.module_utils.aws_import import HAS_BOTO3, boto3, botocore_exceptions
 
 FORMAT = "heracles-snapshot-signature/1"
 # The fields the MAC covers, in this order (the canonical form sorts them anyway).
@@ -93,7 +87,7 @@ class KmsMacKey(object):
         self.client = boto3.client("kms", region_name=region, endpoint_url=endpoint_url)
         try:
             meta = self.client.describe_key(KeyId=key_id)["KeyMetadata"]
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        except (botocore_exceptions.BotoCoreError, botocore_exceptions.ClientError) as exc:
             raise _kms_error(exc, "Describing the signing key %s" % key_id)
         if meta.get("KeyUsage") != "GENERATE_VERIFY_MAC":
             raise SigningError("KMS key %s is not an HMAC key (usage %s)" % (key_id, meta.get("KeyUsage")),
@@ -105,7 +99,7 @@ class KmsMacKey(object):
     def mac(self, message):
         try:
             resp = self.client.generate_mac(KeyId=self.key_id, Message=message, MacAlgorithm=self.ALGORITHM)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        except (botocore_exceptions.BotoCoreError, botocore_exceptions.ClientError) as exc:
             raise _kms_error(exc, "Signing with %s (kms:GenerateMac)" % self.key_id)
         return base64.b64encode(resp["Mac"]).decode("ascii")
 
@@ -115,17 +109,17 @@ class KmsMacKey(object):
             resp = self.client.verify_mac(KeyId=self.key_id, Message=message, MacAlgorithm=self.ALGORITHM, Mac=raw)
         except (binascii.Error, TypeError, ValueError):
             return False
-        except botocore.exceptions.ClientError as exc:
+        except botocore_exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "KMSInvalidMacException":
                 return False
             raise _kms_error(exc, "Verifying with %s (kms:VerifyMac)" % self.key_id)
-        except botocore.exceptions.BotoCoreError as exc:
+        except botocore_exceptions.BotoCoreError as exc:
             raise _kms_error(exc, "Verifying with %s (kms:VerifyMac)" % self.key_id)
         return bool(resp.get("MacValid"))
 
 
 def _kms_error(exc, what):
-    if HAS_BOTO3 and isinstance(exc, botocore.exceptions.ClientError):
+    if HAS_BOTO3 and isinstance(exc, botocore_exceptions.ClientError):
         err = exc.response.get("Error", {})
         text = "%s: %s" % (err.get("Code"), err.get("Message"))
     else:
