@@ -369,6 +369,28 @@ def _app_secret(check, app, spec, fields, defaults):
         extract.append(remote)
     if not data and not extract:
         check.fail("Secret %s maps nothing: give data (key: {from, property}) or extract ([vault secret])" % name)
+    template = _secret_template(check, spec, name, data, extract, fields)
+    refresh = check.duration(spec.get("refresh_interval", defaults["refresh_interval"]),
+                             "Secret %s refresh_interval" % name)
+    creation = check.choice(spec.get("creation_policy", defaults["creation_policy"]), CREATION_POLICIES,
+                            "Secret %s creation_policy" % name)
+    deletion = check.choice(spec.get("deletion_policy", defaults["deletion_policy"]), DELETION_POLICIES,
+                            "Secret %s deletion_policy" % name)
+    if deletion == "Delete" and creation != "Owner":
+        # ESO's webhook refuses it: only a Secret ESO owns may be deleted with the ExternalSecret
+        check.fail("Secret %s: deletion_policy Delete needs creation_policy Owner (got %s)" % (name, creation))
+    return dict(
+        name=name,
+        type=check.choice(spec.get("type", "Opaque"), SECRET_TYPES, "Secret %s type" % name),
+        data=data, extract=extract, template=template,
+        merge_keys=bool(spec.get("merge_keys", False)),
+        refresh_interval=refresh, refresh_seconds=int(go_duration_seconds(refresh)),
+        creation_policy=creation, deletion_policy=deletion,
+        consumers=_consumers(check, spec.get("consumers"), "Secret %s" % name))
+
+
+def _secret_template(check, spec, name, data, extract, fields):
+    """The Secret's template: every key valid, reading only keys the Secret maps (data keys, extracted fields)."""
     template = spec.get("template") or {}
     if not isinstance(template, dict):
         check.fail("Secret %s: template must map keys to Go templates" % name)
@@ -381,27 +403,7 @@ def _app_secret(check, app, spec, fields, defaults):
         if missing:
             check.fail("Secret %s template %s reads %s, which the Secret does not map (mapped: %s)"
                        % (name, out_key, ", ".join(missing), ", ".join(sorted(available))))
-    refresh = check.duration(spec.get("refresh_interval", defaults["refresh_interval"]),
-                             "Secret %s refresh_interval" % name)
-    creation = check.choice(spec.get("creation_policy", defaults["creation_policy"]), CREATION_POLICIES,
-                            "Secret %s creation_policy" % name)
-    deletion = check.choice(spec.get("deletion_policy", defaults["deletion_policy"]), DELETION_POLICIES,
-                            "Secret %s deletion_policy" % name)
-    if deletion == "Delete" and creation != "Owner":
-        # ESO's webhook refuses it: only a Secret ESO owns may be deleted with the ExternalSecret
-        check.fail("Secret %s: deletion_policy Delete needs creation_policy Owner (got %s)" % (name, creation))
-    consumers = []
-    for consumer in spec.get("consumers") or []:
-        kind, workload = (str(consumer).split("/", 1) + [""])[:2]
-        check.choice(kind, WORKLOAD_KINDS, "Secret %s consumer kind" % name)
-        consumers.append(dict(kind=kind, name=check.name(workload, "Secret %s consumer name" % name, _DNS_SUBDOMAIN)))
-    return dict(
-        name=name,
-        type=check.choice(spec.get("type", "Opaque"), SECRET_TYPES, "Secret %s type" % name),
-        data=data, extract=extract, template=dict((k, str(v)) for k, v in template.items()),
-        merge_keys=bool(spec.get("merge_keys", False)),
-        refresh_interval=refresh, refresh_seconds=int(go_duration_seconds(refresh)),
-        creation_policy=creation, deletion_policy=deletion, consumers=consumers)
+    return dict((k, str(v)) for k, v in template.items())
 
 
 def check_key(check, secret_name, key):
@@ -857,7 +859,7 @@ def _database_role(check, spec, engine, allowed_by, templates, owners, secret_na
                 max_ttl=role_max, lease_prefix="%s/creds/%s" % (mount, name), creds_path="%s/creds/%s" % (mount, name),
                 secret=secret, refresh_interval=refresh, refresh_seconds=int(go_duration_seconds(refresh)),
                 template=_database_template(check, spec, name, secret),
-                consumers=_database_consumers(check, spec, name))
+                consumers=_consumers(check, spec.get("consumers"), "database role %s" % name))
 
 
 def _database_role_ttls(check, spec, name, engine):
@@ -901,14 +903,13 @@ def _database_template(check, spec, name, secret):
     return dict((k, str(v)) for k, v in template.items())
 
 
-def _database_consumers(check, spec, name):
-    """``[{kind, name}]`` of the workloads that read the role's Secret (``Kind/name`` entries)."""
+def _consumers(check, entries, what):
+    """``[{kind, name}]`` of the workloads (``Kind/name`` entries) that read ``what``'s Secret."""
     consumers = []
-    for consumer in spec.get("consumers") or []:
+    for consumer in entries or []:
         kind, workload = (str(consumer).split("/", 1) + [""])[:2]
-        check.choice(kind, WORKLOAD_KINDS, "database role %s consumer kind" % name)
-        consumers.append(dict(kind=kind, name=check.name(workload, "database role %s consumer name" % name,
-                                                         _DNS_SUBDOMAIN)))
+        check.choice(kind, WORKLOAD_KINDS, "%s consumer kind" % what)
+        consumers.append(dict(kind=kind, name=check.name(workload, "%s consumer name" % what, _DNS_SUBDOMAIN)))
     return consumers
 
 

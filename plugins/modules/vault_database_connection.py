@@ -242,30 +242,9 @@ def run_module():
     )
     p = module.params
     mount, name = p["mount"].strip("/"), p["name"].strip("/")
-    if not mount or not name or "/" in name:
-        module.fail_json(msg="mount and name must name the engine and one connection (no '/'); nothing was changed")
-    password = None
-    if p["state"] == "present":
-        if "{{password}}" not in p["connection_url"].replace(" ", "") and "@" in p["connection_url"]:
-            module.fail_json(msg="connection_url %r carries credentials but not {{password}}: leave {{username}} and "
-                                 "{{password}} for Vault to fill in; nothing was changed" % host_of(p["connection_url"]))
-        try:
-            password = db.read_admin_password(p["admin_source"])
-        except ConfigError as exc:
-            module.fail_json(msg="%s; nothing was changed" % exc)
+    password = check_input(module, mount, name)
     client = module.client
-    try:
-        mount_entry = db.read_mount(client, mount)
-    except Exception as exc:  # noqa: BLE001
-        module.fail_from(exc, "Reading secrets engine %s" % mount)
-    if mount_entry is None and module.check_mode and p["state"] == "present":
-        # a run would enable it first (configure.yml's secrets engines task): report the connection as to be created
-        module.exit_ok(changed=True, created=True, updated=sorted(wanted_view(p)), root_rotated=False,
-                       admin_fingerprint=PENDING, connection=wanted_view(p))
-    if mount_entry is None or mount_entry["type"] != "database":
-        module.fail_json(msg="%s is %s: enable the database secrets engine there first (configure.yml does, from "
-                             "vault/environments/<env>.yml database.path); nothing was changed"
-                             % (mount, "not enabled" if mount_entry is None else "a %s engine" % mount_entry["type"]))
+    read_engine(module, client, mount)
     try:
         current = api.read_database_connection(client, mount, name)
     except Exception as exc:  # noqa: BLE001
@@ -273,6 +252,39 @@ def run_module():
     if p["state"] == "absent":
         absent(module, client, mount, name, current)
     present(module, client, mount, name, current, password)
+
+
+def check_input(module, mount, name):
+    """The admin password (state=present); fails, changing nothing, on a bad name or a URL with credentials in it."""
+    p = module.params
+    if not mount or not name or "/" in name:
+        module.fail_json(msg="mount and name must name the engine and one connection (no '/'); nothing was changed")
+    if p["state"] != "present":
+        return None
+    if "{{password}}" not in p["connection_url"].replace(" ", "") and "@" in p["connection_url"]:
+        module.fail_json(msg="connection_url %r carries credentials but not {{password}}: leave {{username}} and "
+                             "{{password}} for Vault to fill in; nothing was changed" % host_of(p["connection_url"]))
+    try:
+        return db.read_admin_password(p["admin_source"])
+    except ConfigError as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc)
+
+
+def read_engine(module, client, mount):
+    """Fails unless ``mount`` is a database engine; in check mode a missing one would be enabled first."""
+    try:
+        mount_entry = db.read_mount(client, mount)
+    except Exception as exc:  # noqa: BLE001
+        module.fail_from(exc, "Reading secrets engine %s" % mount)
+    if mount_entry is None and module.check_mode and module.params["state"] == "present":
+        # a run would enable it first (configure.yml's secrets engines task): report the connection as to be created
+        wanted = wanted_view(module.params)
+        module.exit_ok(changed=True, created=True, updated=sorted(wanted), root_rotated=False,
+                       admin_fingerprint=PENDING, connection=wanted)
+    if mount_entry is None or mount_entry["type"] != "database":
+        module.fail_json(msg="%s is %s: enable the database secrets engine there first (configure.yml does, from "
+                             "vault/environments/<env>.yml database.path); nothing was changed"
+                             % (mount, "not enabled" if mount_entry is None else "a %s engine" % mount_entry["type"]))
 
 
 def absent(module, client, mount, name, current):
