@@ -142,8 +142,8 @@ def test_arguments_quick_and_full():
     quick = bench.parse_args(["--quick"])
     assert (quick.n, quick.sizes, quick.community_sizes, quick.up_repeats) == (50, [20, 50, 200, 2000], [50], 1)
     full = bench.parse_args([])
-    assert (full.n, full.sizes, full.community_sizes, full.up_repeats) == (1000, [100, 1000, 10000, 50000, 100000],
-                                                                            [1000], 3)
+    assert (full.n, full.sizes, full.community_sizes, full.up_repeats) == (
+        1000, [100, 1000, 10000, 50000, 100000], [1000], 3)
     assert bench.parse_args(["--skip-community"]).community_sizes == []
 
 
@@ -160,8 +160,8 @@ def test_large_sizes_run_fewer_times_without_sequential_hvac():
     recorder = FakeRecorder()
     for n in (20000, 60000):
         bench.seed_size(recorder, args, n)
-    assert sorted(set((m, n) for m, n, dummy, dummy in recorder.runs)) == [("hvac-threads", 20000), ("hvac-threads", 60000),
-                                                                         ("ours", 20000), ("ours", 60000)]
+    assert sorted(set((m, n) for m, n, dummy, dummy in recorder.runs)) == [
+        ("hvac-threads", 20000), ("hvac-threads", 60000), ("ours", 20000), ("ours", 60000)]
     assert [r for m, n, r, dummy in recorder.runs if n == 60000] == [0, 0] and len(recorder.runs) == 2 * 3 + 2
     notes = " ".join(bench.seed_notes(args))
     assert "N >= 50000 ran 1 time(s)" in notes and "sequential hvac ran up to N=10000" in notes
