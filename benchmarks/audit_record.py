@@ -19,7 +19,6 @@ import glob
 import os
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
@@ -28,6 +27,7 @@ if HERE not in sys.path:
 import hvac  # noqa: E402
 import hvac.exceptions  # noqa: E402
 
+import methods  # noqa: E402
 from methods import ROOT, BenchError  # noqa: E402
 
 KV = "b-audit-kv"
@@ -57,19 +57,12 @@ def _lines_since(sizes):
 
 def _setup(root):
     """A KV v2 mount, a userpass mount with two users and an app policy (not in the recording)."""
-    root.sys.enable_secrets_engine("kv", path=KV, options={"version": "2"})
+    methods.enable_kv2(root, KV)
     root.sys.enable_auth_method("userpass", path=USERPASS)
     root.sys.create_or_update_policy(POLICY, 'path "%s/data/apps/web/*" { capabilities = ["create", "update", "read"] }'
                                      % KV)
     for user in USERS:
         root.auth.userpass.create_or_update_user(user, password="pw-" + user, policies=[POLICY], mount_point=USERPASS)
-    for dummy in range(50):  # a new kv-v2 mount answers 400 "upgrading" for a moment
-        try:
-            root.secrets.kv.v2.create_or_update_secret("warmup", secret={"v": "1"}, mount_point=KV)
-            return
-        except hvac.exceptions.InvalidRequest:
-            time.sleep(0.2)
-    raise BenchError("%s did not become writable" % KV)
 
 
 def _user_traffic(client, user):

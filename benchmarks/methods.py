@@ -132,7 +132,11 @@ def make_secrets(n, seed=0):
 
 def create_kv_mount(target, mount, timeout=30):
     """A fresh KV v2 mount, usable (past its upgrade window) when this returns."""
-    client = target.client()
+    enable_kv2(target.client(), mount, timeout)
+
+
+def enable_kv2(client, mount, timeout=30):
+    """Enable KV v2 at ``mount`` with ``client`` and wait until it has left its "upgrading" window."""
     client.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
     deadline = time.time() + timeout
     while True:
